@@ -1,0 +1,44 @@
+"""Text normalisation applied identically to ads and queries (see DESIGN.md).
+
+URLs are dropped, every character that is not ``[]@#``, an ASCII letter or digit, or a CJK
+ideograph (U+4E00..U+9FA5) becomes a space, and runs of white space collapse to one.
+"""
+
+from __future__ import annotations
+
+import re
+
+_URL = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
+_NOT_KEPT = re.compile(r"[^\[\]@#A-Za-z0-9\u4e00-\u9fa5]+")
+
+
+def normalize_text(text: str) -> str:
+    """Return ``text`` with URLs removed, other symbols blanked and white space collapsed."""
+    text = _URL.sub(" ", text)
+    text = _NOT_KEPT.sub(" ", text)
+    return text.strip()
+
+
+def check_texts(texts: object, what: str = "text") -> list[str]:
+    """Return ``texts`` as a list of strings, or raise naming the first bad row.
+
+    Accepts a single string (one row) or any sequence of strings. ``None``, non-strings and
+    strings that are empty or only white space are refused, because an empty input would embed
+    to a meaningless vector that silently matches everything a little.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, (list, tuple)) and not hasattr(texts, "__iter__"):
+        raise TypeError(f"expected a string or a list of strings, got {type(texts).__name__}")
+    checked = list(texts)  # type: ignore[call-overload]
+    for row, value in enumerate(checked):
+        if value is None:
+            raise ValueError(f"{what} at row {row} is None; every {what} must be a non-empty string")
+        if not isinstance(value, str):
+            raise TypeError(
+                f"{what} at row {row} is a {type(value).__name__} ({value!r}); "
+                f"every {what} must be a string"
+            )
+        if not value.strip():
+            raise ValueError(f"{what} at row {row} is empty; remove the row or give it text")
+    return checked

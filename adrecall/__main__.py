@@ -1,0 +1,4 @@
+from adrecall.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""Batch jobs of adrecall: read ad tables in chunks, embed them, write index directories."""
+
+from index_build.ad_source import AdSource, AdSourceError
+from index_build.build_job import BuildSummary, build_index
+
+__all__ = ["AdSource", "AdSourceError", "BuildSummary", "build_index"]

@@ -1,0 +1,7 @@
+"""Query side of adrecall: the bi-encoder, the index format, search and the rerank pipeline."""
+
+from retrieval.encoder import Encoder, EncodeResult
+from retrieval.index_store import IndexFormatError, Manifest
+from retrieval.retriever import Hit, Reranker, Retriever
+
+__all__ = ["Encoder", "EncodeResult", "Hit", "IndexFormatError", "Manifest", "Reranker", "Retriever"]

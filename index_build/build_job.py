@@ -1,0 +1,199 @@
+"""The batch build job: ad table in, index directory out, resumable after a crash.
+
+Flow: scan the table (cheap checks first) → load the encoder → for every chunk not yet in the
+checkpoint, encode it and write its shard → train the FAISS index if its type needs it → add
+the shards in order → write the index directory atomically → remove the checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from adrecall.checksums import file_sha256
+from index_build.ad_source import AdSource
+from index_build.checkpoint import open_checkpoint, remove_checkpoint
+from index_build.shards import (
+    ShardInfo,
+    embed_chunk,
+    read_shard_info,
+    read_shard_rows,
+    read_shard_vectors,
+    write_shard,
+)
+from retrieval.encoder import Encoder
+from retrieval.faiss_index import METRIC, IndexSpec, create_index, index_spec, train_index, training_size
+from retrieval.index_store import (
+    ADS_FILE,
+    ADS_SCHEMA,
+    INDEX_FILE,
+    Manifest,
+    directory_bytes,
+    staged_index_dir,
+    write_manifest,
+)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What a build produced and how fast it ran (``ads_per_second`` counts ads encoded now)."""
+
+    out: str
+    count: int
+    dimension: int
+    index_type: str
+    seconds: float
+    ads_per_second: float
+    bytes_on_disk: int
+    truncated: int
+    resumed_ads: int
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def build_index(
+    ads: str | Path,
+    out: str | Path,
+    *,
+    model: str | Path | Encoder | None = None,
+    index_type: str = "flat",
+    batch_size: int = 128,
+    chunk_rows: int = 4096,
+    id_column: str = "ad_id",
+    text_column: str = "text",
+    normalize_text: bool = True,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> BuildSummary:
+    """Embed every ad of the table ``ads`` and write a searchable index directory at ``out``.
+
+    A killed build keeps its finished chunks in ``<out>.partial``; calling again with
+    ``resume=True`` (and the same settings) encodes only the rest, never adding an ad twice.
+    Passing an :class:`Encoder` as ``model`` reuses a loaded model.
+    """
+    started = time.perf_counter()
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    source = AdSource(Path(ads), id_column, text_column)
+    out = Path(out)
+    count = source.scan()
+    spec = index_spec(index_type, count)
+    encoder = model if isinstance(model, Encoder) else Encoder(model, normalize_text=normalize_text)
+    if encoder.normalize_text != normalize_text:
+        raise ValueError("the encoder's normalize_text differs from the build's normalize_text")
+    source_sha = file_sha256(source.path)
+    state = {
+        "source_sha256": source_sha,
+        "model_sha256": encoder.weights_sha256,
+        "normalize_text": normalize_text,
+        "chunk_rows": chunk_rows,
+        "id_column": id_column,
+        "text_column": text_column,
+        "max_length": encoder.max_length,
+    }
+    checkpoint = open_checkpoint(out, state, resume)
+
+    shards, resumed = _encode_shards(source, encoder, checkpoint, count, chunk_rows, batch_size, show_progress)
+    with staged_index_dir(out) as staging:
+        index = _assemble_index(spec, encoder.dimension, checkpoint, shards)
+        faiss.write_index(index, str(staging / INDEX_FILE))
+        _write_ads_table(staging / ADS_FILE, checkpoint, shards)
+        seconds = time.perf_counter() - started
+        write_manifest(
+            staging,
+            Manifest(
+                model=encoder.label,
+                model_sha256=encoder.weights_sha256,
+                dimension=encoder.dimension,
+                metric=METRIC,
+                normalize_text=normalize_text,
+                index_type=spec.index_type,
+                factory=spec.factory,
+                search_params=spec.search_params,
+                count=count,
+                built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                build_seconds=round(seconds, 3),
+                sources={str(source.path.resolve()): source_sha},
+            ),
+        )
+    remove_checkpoint(out)
+    seconds = time.perf_counter() - started
+    return BuildSummary(
+        out=str(out),
+        count=count,
+        dimension=encoder.dimension,
+        index_type=spec.index_type,
+        seconds=round(seconds, 3),
+        ads_per_second=round((count - resumed) / seconds, 1) if seconds > 0 else 0.0,
+        bytes_on_disk=directory_bytes(out),
+        truncated=sum(s.truncated for s in shards),
+        resumed_ads=resumed,
+    )
+
+
+def _encode_shards(
+    source: AdSource,
+    encoder: Encoder,
+    checkpoint: Path,
+    count: int,
+    chunk_rows: int,
+    batch_size: int,
+    show_progress: bool,
+) -> tuple[list[ShardInfo], int]:
+    """Encode every chunk that has no finished shard yet; return all shards and the skipped ads."""
+    shards: list[ShardInfo] = []
+    resumed = 0
+    with tqdm(total=count, unit="ad", desc="encoding ads", disable=not show_progress) as bar:
+        for chunk in source.chunks(chunk_rows):
+            info = read_shard_info(checkpoint, chunk.number)
+            if info is None:
+                vectors, truncated = embed_chunk(chunk, encoder, batch_size)
+                info = write_shard(checkpoint, chunk, vectors, truncated)
+            else:
+                resumed += info.rows
+            shards.append(info)
+            bar.update(info.rows)
+    return shards, resumed
+
+
+def _assemble_index(
+    spec: IndexSpec, dimension: int, checkpoint: Path, shards: list[ShardInfo]
+) -> faiss.Index:
+    index = create_index(spec, dimension)
+    wanted = training_size(spec)
+    if wanted:
+        train_index(index, _training_sample(checkpoint, shards, wanted))
+    for info in shards:
+        vectors = np.ascontiguousarray(read_shard_vectors(checkpoint, info.number))
+        ids = read_shard_rows(checkpoint, info.number).column("faiss_id").to_numpy()
+        index.add_with_ids(vectors, ids)
+    return index
+
+
+def _training_sample(checkpoint: Path, shards: list[ShardInfo], wanted: int) -> np.ndarray:
+    """An evenly spread sample of up to ``wanted`` vectors across all shards."""
+    total = sum(s.rows for s in shards)
+    step = max(1, total // wanted)
+    parts = []
+    offset = 0
+    for info in shards:
+        start = (-offset) % step
+        parts.append(np.asarray(read_shard_vectors(checkpoint, info.number)[start::step]))
+        offset += info.rows
+    return np.concatenate(parts)
+
+
+def _write_ads_table(path: Path, checkpoint: Path, shards: list[ShardInfo]) -> None:
+    with pq.ParquetWriter(path, ADS_SCHEMA) as writer:
+        for info in shards:
+            writer.write_table(read_shard_rows(checkpoint, info.number))

@@ -1,0 +1,58 @@
+"""``adrecall build``: the batch job that turns an ad table into an index directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from index_build.build_job import build_index
+from retrieval.faiss_index import INDEX_TYPES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``build`` subcommand."""
+    parser = subparsers.add_parser(
+        "build",
+        help="embed an ad table and write a searchable index directory",
+        description="Embed every ad of a CSV/TSV/JSONL/Parquet table into a FAISS index directory.",
+    )
+    parser.add_argument("--ads", required=True, help="ad table: .csv, .tsv, .jsonl or .parquet")
+    parser.add_argument("--out", required=True, help="index directory to write (replaced atomically)")
+    parser.add_argument("--model", default=None, help="local model directory (default: embedded all-MiniLM-L6-v2)")
+    parser.add_argument("--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index type (default flat: exact)")
+    parser.add_argument("--batch-size", type=int, default=128, help="texts per model forward pass (default 128)")
+    parser.add_argument("--chunk-rows", type=int, default=4096, help="ads read and checkpointed per chunk (default 4096)")
+    parser.add_argument("--id-column", default="ad_id", help="column holding the ad id (default ad_id)")
+    parser.add_argument("--text-column", default="text", help="column holding the ad text (default text)")
+    parser.add_argument("--no-normalize", action="store_true", help="embed texts as they are, without the text normalisation")
+    parser.add_argument("--resume", action="store_true", help="continue a build that was killed, from its checkpoint")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    summary = build_index(
+        args.ads,
+        args.out,
+        model=args.model,
+        index_type=args.index_type,
+        batch_size=args.batch_size,
+        chunk_rows=args.chunk_rows,
+        id_column=args.id_column,
+        text_column=args.text_column,
+        normalize_text=not args.no_normalize,
+        resume=args.resume,
+        show_progress=not args.quiet,
+    )
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return 0
+    print(
+        f"built {summary.out}: {summary.count} ads, dimension {summary.dimension}, "
+        f"{summary.index_type} index, {summary.seconds:.1f} s, {summary.ads_per_second:.0f} ads/s, "
+        f"{summary.bytes_on_disk / 1e6:.1f} MB on disk"
+        + (f", {summary.resumed_ads} ads taken from the checkpoint" if summary.resumed_ads else "")
+        + (f"; {summary.truncated} texts truncated to the model's maximum length" if summary.truncated else "")
+    )
+    return 0

@@ -1,0 +1,137 @@
+"""The bi-encoder: texts in, L2-normalised float32 vectors out.
+
+Wraps sentence-transformers so that adrecall controls what matters for an index: the same text
+normalisation for ads and queries, a clear error for a bad row, and a count of texts the model
+had to truncate (reported, never hidden). Loads the embedded default model, any local
+sentence-transformers directory, or a plain Hugging Face BERT directory (mean pooling added).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adrecall.models import model_label, resolve_model_dir, weights_sha256
+from adrecall.textnorm import check_texts, normalize_text
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model is a local directory, never a download
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """Vectors of one ``encode_batch`` call and how many of its texts were truncated."""
+
+    vectors: np.ndarray
+    truncated: int
+
+
+class Encoder:
+    """Sentence embedding model used for both ads and queries.
+
+    ``model`` is ``None``/``"default"`` (the embedded all-MiniLM-L6-v2) or a local directory.
+    ``normalize_text`` applies :func:`adrecall.textnorm.normalize_text` before tokenising.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        normalize_text: bool = True,
+        max_length: int | None = None,
+    ) -> None:
+        self.model_dir = resolve_model_dir(model)
+        self.label = model_label(model)
+        self.normalize_text = normalize_text
+        self._model = _load_sentence_transformer(self.model_dir)
+        if max_length is not None:
+            if max_length < 8:
+                raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
+            self._model.max_seq_length = max_length
+        self._tokenizer = self._model.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector this encoder returns."""
+        return int(self._model.get_embedding_dimension())
+
+    @property
+    def max_length(self) -> int:
+        """Longest input in tokens, special tokens included; longer texts are truncated."""
+        return int(self._model.max_seq_length)
+
+    @property
+    def weights_sha256(self) -> str:
+        """Hash of the model's weight files; an index records it to refuse a different model."""
+        return weights_sha256(self.model_dir)
+
+    def prepare(self, texts: str | list[str]) -> list[str]:
+        """Check texts (naming any bad row) and apply the text normalisation if switched on."""
+        checked = check_texts(texts)
+        if not self.normalize_text:
+            return checked
+        prepared = [normalize_text(t) for t in checked]
+        for row, (raw, clean) in enumerate(zip(checked, prepared)):
+            if not clean:
+                raise ValueError(
+                    f"text at row {row} ({raw[:60]!r}) is empty after normalisation (it holds "
+                    "only symbols or URLs); give it words or turn text normalisation off"
+                )
+        return prepared
+
+    def encode_batch(
+        self, texts: str | list[str], *, batch_size: int = 128, normalize: bool = True
+    ) -> EncodeResult:
+        """Embed ``texts`` and count how many exceeded the model's maximum length."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        prepared = self.prepare(texts)
+        vectors = self._model.encode(
+            prepared,
+            batch_size=batch_size,
+            normalize_embeddings=normalize,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return EncodeResult(np.ascontiguousarray(vectors, dtype=np.float32), self._count_truncated(prepared))
+
+    def encode(
+        self, texts: str | list[str], batch_size: int = 128, normalize: bool = True
+    ) -> np.ndarray:
+        """Embed ``texts`` as float32 ``(n, dimension)``; warns when texts were truncated."""
+        result = self.encode_batch(texts, batch_size=batch_size, normalize=normalize)
+        if result.truncated:
+            warnings.warn(
+                f"{result.truncated} of {len(result.vectors)} texts exceeded {self.max_length} "
+                "tokens and were truncated",
+                stacklevel=2,
+            )
+        return result.vectors
+
+    def _count_truncated(self, texts: list[str]) -> int:
+        # A WordPiece token covers at least one character, so only texts with more characters
+        # than the token budget can overflow: tokenise just those.
+        budget = self.max_length - 2
+        long_texts = [t for t in texts if len(t) > budget]
+        if not long_texts:
+            return 0
+        ids = self._tokenizer(long_texts, add_special_tokens=True, truncation=False, verbose=False)
+        return sum(len(row) > self.max_length for row in ids["input_ids"])
+
+
+def _load_sentence_transformer(model_dir: Path) -> Any:
+    from sentence_transformers import SentenceTransformer, models
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a weight-loading bar on every load is noise
+
+    if (model_dir / "modules.json").is_file():
+        return SentenceTransformer(str(model_dir), device="cpu")
+    transformer = models.Transformer(str(model_dir))
+    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    return SentenceTransformer(modules=[transformer, pooling], device="cpu")

@@ -1,0 +1,80 @@
+"""FAISS index types offered by adrecall: factory strings, training and search parameters.
+
+Vectors are L2-normalised, so the metric is inner product (= cosine). Every index is wrapped in
+``IDMap2`` so ads keep stable int64 ids when an index is extended or pruned later.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+
+INDEX_TYPES = ("flat", "hnsw", "ivf")
+METRIC = "inner_product"
+HNSW_NEIGHBOURS = 32
+HNSW_EF_SEARCH = 64
+IVF_POINTS_PER_LIST = 39  # FAISS warns below 39 training points per centroid
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What to build: the FAISS factory string and the search parameters to apply on load."""
+
+    index_type: str
+    factory: str
+    search_params: dict[str, int] = field(default_factory=dict)
+
+
+def index_spec(index_type: str, count: int) -> IndexSpec:
+    """Choose the factory string and parameters for ``count`` vectors of the given type."""
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
+    if count < 1:
+        raise ValueError(f"cannot build an index of {count} vectors")
+    if index_type == "flat":
+        return IndexSpec("flat", "IDMap2,Flat")
+    if index_type == "hnsw":
+        return IndexSpec("hnsw", f"IDMap2,HNSW{HNSW_NEIGHBOURS},Flat", {"efSearch": HNSW_EF_SEARCH})
+    nlist = ivf_lists(count)
+    return IndexSpec("ivf", f"IDMap2,IVF{nlist},Flat", {"nprobe": ivf_probes(nlist)})
+
+
+def ivf_lists(count: int) -> int:
+    """Number of IVF lists: about 4·√n, but never fewer than 39 training points per list."""
+    return max(1, min(int(4 * math.sqrt(count)), count // IVF_POINTS_PER_LIST))
+
+
+def ivf_probes(nlist: int) -> int:
+    """Lists probed per query: 1/32 of them, at least 8 (or all, for small indexes)."""
+    return min(nlist, max(8, nlist // 32))
+
+
+def training_size(spec: IndexSpec) -> int:
+    """How many vectors the index needs for training (0 when it needs none)."""
+    if spec.index_type != "ivf":
+        return 0
+    nlist = int(spec.factory.split("IVF")[1].split(",")[0])
+    return nlist * 256
+
+
+def create_index(spec: IndexSpec, dimension: int) -> faiss.Index:
+    """An empty FAISS index for ``spec`` with its search parameters applied."""
+    index = faiss.index_factory(dimension, spec.factory, faiss.METRIC_INNER_PRODUCT)
+    apply_search_params(index, spec.search_params)
+    return index
+
+
+def apply_search_params(index: faiss.Index, params: dict[str, int]) -> None:
+    """Set search parameters such as ``nprobe`` or ``efSearch`` through any wrappers."""
+    space = faiss.ParameterSpace()
+    for name, value in params.items():
+        space.set_index_parameter(index, name, int(value))
+
+
+def train_index(index: faiss.Index, sample: np.ndarray) -> None:
+    """Train ``index`` on a sample of vectors when its type needs it (IVF)."""
+    if not index.is_trained:
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))

@@ -1,0 +1,188 @@
+"""The on-disk index format: one directory per index, written atomically, checked on load.
+
+Layout::
+
+    idx/
+      manifest.json   what built it (model + weight hash, dimension, metric, normalisation,
+                      FAISS factory, count, build time, source and file checksums)
+      index.faiss     the FAISS index; ids are the ``faiss_id`` column of ads.parquet
+      ads.parquet     faiss_id (int64), ad_id (string), text (string), metadata (JSON string)
+
+A new index is written into a hidden sibling directory and renamed into place, so a crash
+mid-write leaves the previous index as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import faiss
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from adrecall.checksums import file_sha256
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+INDEX_FILE = "index.faiss"
+ADS_FILE = "ads.parquet"
+ADS_SCHEMA = pa.schema(
+    [("faiss_id", pa.int64()), ("ad_id", pa.string()), ("text", pa.string()), ("metadata", pa.string())]
+)
+
+
+class IndexFormatError(ValueError):
+    """An index directory is missing, damaged, or does not fit the encoder it is used with."""
+
+
+@dataclass
+class Manifest:
+    """Everything needed to trust an index directory and to encode queries the same way."""
+
+    model: str
+    model_sha256: str
+    dimension: int
+    metric: str
+    normalize_text: bool
+    index_type: str
+    factory: str
+    count: int
+    built_at: str
+    build_seconds: float
+    search_params: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        try:
+            data: dict[str, Any] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IndexFormatError(f"{where}: manifest is not valid JSON ({exc.msg})") from exc
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"{where}: index format version {version!r}, this adrecall reads version "
+                f"{FORMAT_VERSION}; rebuild the index with this version"
+            )
+        names = {f.name for f in fields(cls)}
+        missing = sorted(n for n in names if n not in data and n not in _OPTIONAL)
+        if missing:
+            raise IndexFormatError(f"{where}: manifest lacks {missing}; rebuild the index")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_OPTIONAL = {"search_params", "sources", "files", "format_version"}
+
+
+@contextmanager
+def staged_index_dir(out: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary directory; on success it replaces ``out`` by renaming.
+
+    The caller writes every file (ending with :func:`write_manifest`). If the body raises, the
+    temporary directory is removed and ``out`` is left untouched.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not (out / MANIFEST_FILE).is_file():
+        raise FileExistsError(
+            f"{out} exists and is not an adrecall index (no {MANIFEST_FILE}); "
+            "choose another --out or remove it"
+        )
+    token = uuid.uuid4().hex[:8]
+    staging = out.parent / f".{out.name}.tmp-{token}"
+    staging.mkdir()
+    try:
+        yield staging
+        if not (staging / MANIFEST_FILE).is_file():
+            raise RuntimeError("index directory staged without a manifest")
+        _fsync_dir_files(staging)
+        retired = out.parent / f".{out.name}.old-{token}"
+        if out.exists():
+            os.rename(out, retired)
+        os.rename(staging, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    """Record the checksum of every file in ``directory`` and write the manifest last."""
+    manifest.files = {
+        p.name: file_sha256(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST_FILE
+    }
+    (directory / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read an index directory's manifest, refusing a missing or unreadable one."""
+    path = Path(path)
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise IndexFormatError(
+            f"{path} is not an adrecall index (no {MANIFEST_FILE}); build one with `adrecall build`"
+        )
+    return Manifest.from_json(manifest_path.read_text(encoding="utf-8"), str(path))
+
+
+def verify_files(path: str | Path, manifest: Manifest) -> None:
+    """Refuse an index whose files are missing or differ from their recorded checksums."""
+    path = Path(path)
+    for name in (INDEX_FILE, ADS_FILE):
+        if name not in manifest.files:
+            raise IndexFormatError(f"{path}: manifest records no checksum for {name}; rebuild")
+    for name, expected in manifest.files.items():
+        file = path / name
+        if not file.is_file():
+            raise IndexFormatError(f"{path}: {name} is missing; rebuild the index")
+        if file_sha256(file) != expected:
+            raise IndexFormatError(
+                f"{path}: {name} fails its checksum (corrupted or changed since the build); "
+                "rebuild the index"
+            )
+
+
+def read_index_dir(
+    path: str | Path, verify: bool = True
+) -> tuple[faiss.Index, pa.Table, Manifest]:
+    """Load the FAISS index, the ads table and the manifest of an index directory."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if verify:
+        verify_files(path, manifest)
+    index = faiss.read_index(str(path / INDEX_FILE))
+    ads = pq.read_table(path / ADS_FILE)
+    if index.ntotal != manifest.count or ads.num_rows != manifest.count:
+        raise IndexFormatError(
+            f"{path}: manifest says {manifest.count} ads, the index holds {index.ntotal} and "
+            f"the ads table {ads.num_rows}; rebuild the index"
+        )
+    if index.d != manifest.dimension:
+        raise IndexFormatError(
+            f"{path}: index dimension {index.d} differs from the manifest's {manifest.dimension}"
+        )
+    return index, ads, manifest
+
+
+def directory_bytes(path: str | Path) -> int:
+    """Total size of the files in an index directory."""
+    return sum(p.stat().st_size for p in Path(path).iterdir() if p.is_file())
+
+
+def _fsync_dir_files(directory: Path) -> None:
+    for file in directory.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())

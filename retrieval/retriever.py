@@ -1,0 +1,199 @@
+"""Search an index directory from Python: queries in, ranked ads out, optionally reranked.
+
+The retrieve → rerank pipeline takes the reranker as an object (anything with
+``score(query, texts) -> np.ndarray``), so ``retrieval`` never imports ``rerank``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, overload
+
+import faiss
+import numpy as np
+import pyarrow as pa
+
+from adrecall.models import DEFAULT_MODEL
+from retrieval.encoder import Encoder
+from retrieval.faiss_index import apply_search_params
+from retrieval.index_store import IndexFormatError, Manifest, read_index_dir
+
+
+class Reranker(Protocol):
+    """What the pipeline needs from a second-stage model such as BertSim."""
+
+    def score(self, query: str, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved ad. ``score`` is what ranked it: the reranker's if one ran, else dense."""
+
+    rank: int
+    ad_id: str
+    score: float
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    dense_score: float = 0.0
+    rerank_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "ad_id": self.ad_id,
+            "score": self.score,
+            "dense_score": self.dense_score,
+            "rerank_score": self.rerank_score,
+            "text": self.text,
+            "metadata": self.metadata,
+        }
+
+
+class Retriever:
+    """A loaded index with the encoder it was built with; safe to share between threads."""
+
+    def __init__(
+        self,
+        index: faiss.Index,
+        ads: pa.Table,
+        manifest: Manifest,
+        encoder: Encoder,
+        *,
+        reranker: Reranker | None = None,
+        candidates: int = 100,
+    ) -> None:
+        check_encoder_matches(manifest, encoder)
+        if candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
+        self.index = index
+        self.ads = ads
+        self.manifest = manifest
+        self.encoder = encoder
+        self.reranker = reranker
+        self.candidates = candidates
+        ids = ads.column("faiss_id").to_numpy()
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted_ids = ids[self._order]
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        model: str | Path | Encoder | None = None,
+        reranker: Reranker | None = None,
+        candidates: int = 100,
+        search_params: dict[str, int] | None = None,
+        verify: bool = True,
+    ) -> Retriever:
+        """Open an index directory; the model defaults to the one recorded in its manifest.
+
+        ``search_params`` overrides the stored ones (``nprobe`` for IVF, ``efSearch`` for
+        HNSW). ``verify`` checks every file against its checksum first.
+        """
+        index, ads, manifest = read_index_dir(path, verify=verify)
+        if search_params:
+            apply_search_params(index, search_params)
+        if isinstance(model, Encoder):
+            encoder = model
+        else:
+            encoder = Encoder(_model_for(manifest, model, path), normalize_text=manifest.normalize_text)
+        return cls(index, ads, manifest, encoder, reranker=reranker, candidates=candidates)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @overload
+    def search(self, queries: str, k: int = 10, *, batch_size: int = 128) -> list[Hit]: ...
+
+    @overload
+    def search(self, queries: list[str], k: int = 10, *, batch_size: int = 128) -> list[list[Hit]]: ...
+
+    def search(
+        self, queries: str | list[str], k: int = 10, *, batch_size: int = 128
+    ) -> list[Hit] | list[list[Hit]]:
+        """Top-``k`` ads per query: a list of hits for one string, a list of lists otherwise.
+
+        With a reranker, ``max(k, candidates)`` ads are retrieved and reranked first.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        single = isinstance(queries, str)
+        texts = [queries] if single else list(queries)
+        if not texts:
+            return []
+        vectors = self.encoder.encode(texts, batch_size=batch_size)
+        depth = max(k, self.candidates) if self.reranker is not None else k
+        scores, ids = self.search_vectors(vectors, depth)
+        results = [self._hits(q, s, i, k) for q, s, i in zip(texts, scores, ids)]
+        return results[0] if single else results
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw FAISS search on already encoded query vectors: ``(scores, faiss_ids)``."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dimension:
+            raise ValueError(
+                f"query vectors have shape {vectors.shape}; expected (n, {self.manifest.dimension})"
+            )
+        return self.index.search(vectors, min(k, max(len(self), 1)))
+
+    def _hits(self, query: str, scores: np.ndarray, ids: np.ndarray, k: int) -> list[Hit]:
+        found = ids >= 0
+        scores, ids = scores[found], ids[found]
+        rows = self._order[np.searchsorted(self._sorted_ids, ids)]
+        table = self.ads.take(pa.array(rows)).to_pydict()
+        rerank_scores: list[float | None] = [None] * len(rows)
+        order = np.arange(len(rows))
+        if self.reranker is not None and len(rows):
+            reranked = np.asarray(self.reranker.score(query, table["text"]), dtype=np.float64)
+            if reranked.shape != (len(rows),):
+                raise ValueError(
+                    f"the reranker returned shape {reranked.shape} for {len(rows)} texts"
+                )
+            order = np.lexsort((-scores, -reranked))  # by rerank score, ties by dense score
+            rerank_scores = [float(s) for s in reranked]
+        hits = []
+        for rank, j in enumerate(order[:k], start=1):
+            dense = float(scores[j])
+            rerank = rerank_scores[j]
+            hits.append(
+                Hit(
+                    rank=rank,
+                    ad_id=table["ad_id"][j],
+                    score=dense if rerank is None else rerank,
+                    text=table["text"][j],
+                    metadata=json.loads(table["metadata"][j]) if table["metadata"][j] else {},
+                    dense_score=dense,
+                    rerank_score=rerank,
+                )
+            )
+        return hits
+
+
+def check_encoder_matches(manifest: Manifest, encoder: Encoder) -> None:
+    """Refuse an encoder whose weights or dimension differ from the index's."""
+    if encoder.dimension != manifest.dimension:
+        raise IndexFormatError(
+            f"the index holds {manifest.dimension}-dimensional vectors but model "
+            f"{encoder.label} makes {encoder.dimension}-dimensional ones; use the index's model "
+            f"({manifest.model})"
+        )
+    if encoder.weights_sha256 != manifest.model_sha256:
+        raise IndexFormatError(
+            f"the index was built with model {manifest.model} (weights {manifest.model_sha256[:12]}) "
+            f"but model {encoder.label} has weights {encoder.weights_sha256[:12]}; search it with "
+            "the same model or rebuild the index"
+        )
+
+
+def _model_for(manifest: Manifest, model: str | Path | None, path: str | Path) -> str | Path:
+    if model is not None:
+        return model
+    if manifest.model == DEFAULT_MODEL or Path(manifest.model).is_dir():
+        return manifest.model
+    raise IndexFormatError(
+        f"{path} was built with model {manifest.model}, which is not on this machine; "
+        "pass the model directory explicitly (model=... / --model)"
+    )

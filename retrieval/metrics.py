@@ -33,11 +33,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
-ScoredResults = Union[Sequence[tuple[object, float]], Mapping[object, float], Sequence[object]]
+ScoredResults = Sequence[tuple[object, float]] | Mapping[object, float] | Sequence[object]
 Run = Mapping[object, ScoredResults]
 """``{query_id: results}``; see the module docstring for the accepted result shapes."""
 Qrels = Mapping[object, Mapping[object, int]]

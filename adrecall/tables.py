@@ -32,8 +32,8 @@ def table_format(path: str | Path) -> str:
 
 def table_columns(path: str | Path) -> list[str]:
     """Column names of a table, read from its header, schema or first JSON object."""
-    path = _existing(path)
     fmt = table_format(path)
+    path = _existing(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -76,8 +76,8 @@ def iter_table_chunks(
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    path = _existing(path)
     fmt = table_format(path)
+    path = _existing(path)
     if fmt == "parquet":
         yield from _parquet_chunks(path, chunk_rows, columns)
     elif fmt == "jsonl":
@@ -107,13 +107,14 @@ def _delimited_chunks(
             sep=sep,
             dtype=str,
             keep_default_na=False,
-            usecols=list(columns) if columns is not None else None,
             chunksize=chunk_rows,
             quoting=quoting,
             on_bad_lines="error",
             encoding="utf-8",
         )
         for chunk in reader:
+            if columns is not None:  # selected after parsing, so malformed rows are still caught
+                chunk = chunk[list(columns)]
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             start += len(chunk)
             yield chunk

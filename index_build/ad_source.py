@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +97,9 @@ class AdSource:
         texts = frame[self.text_column].tolist()
         for row, value in zip(frame.index, texts):
             if not isinstance(value, str):
+                found = "no text" if _missing(value) else f"{value!r}, not a string,"
                 raise AdSourceError(
-                    f"{self.path}: data row {row + 1} has {value!r} in text column "
+                    f"{self.path}: data row {row + 1} has {found} in text column "
                     f"{self.text_column!r}; every ad needs a text string"
                 )
             if not value.strip():
@@ -106,6 +108,10 @@ class AdSource:
                     f"{self.text_column!r}; remove the ad or give it text"
                 )
         return texts
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _jsonable(value: Any) -> Any:

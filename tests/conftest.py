@@ -1,0 +1,62 @@
+"""Shared fixtures: the real embedded encoder (loaded once) and small ad tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retrieval.encoder import Encoder
+
+ADS = [
+    ("a01", "Cheap flights to Tokyo, book today and save 30%"),
+    ("a02", "Luxury hotel rooms in Paris with breakfast included"),
+    ("a03", "Learn Python programming online, beginner friendly courses"),
+    ("a04", "Car insurance quotes in minutes, compare 20 insurers"),
+    ("a05", "Running shoes sale: lightweight trainers for marathon runners"),
+    ("a06", "Home cleaning service, trusted cleaners near you"),
+    ("a07", "Fresh pizza delivered hot in 30 minutes or it is free"),
+    ("a08", "Mortgage rates at a 5 year low, get pre-approved"),
+    ("a09", "Noise cancelling headphones with 40 hour battery"),
+    ("a10", "Family dentist accepting new patients this month"),
+    ("a11", "特价机票 北京飞上海 低至299元"),
+    ("a12", "少儿编程课程 免费试听一节"),
+]
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    """The embedded all-MiniLM-L6-v2, loaded once for the whole run."""
+    return Encoder()
+
+
+@pytest.fixture
+def ads_frame() -> pd.DataFrame:
+    """A dozen ads with an extra metadata column."""
+    return pd.DataFrame(
+        {
+            "ad_id": [a for a, _ in ADS],
+            "text": [t for _, t in ADS],
+            "industry": [f"industry-{i % 4}" for i in range(len(ADS))],
+        }
+    )
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` in the format named by ``path``'s suffix."""
+    suffix = path.suffix
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix == ".jsonl":
+        with open(path, "w", encoding="utf-8") as handle:
+            for record in frame.to_dict("records"):
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"no writer for {suffix}")
+    return path

@@ -1,0 +1,31 @@
+import pytest
+
+from adrecall.textnorm import check_texts, normalize_text
+
+
+def test_drops_urls_symbols_and_collapses_space() -> None:
+    text = "Sale!!  50% off → https://shop.example.com/x?y=1 at www.shop.cn   now"
+    assert normalize_text(text) == "Sale 50 off at now"
+
+
+def test_keeps_cjk_hashtags_mentions_and_brackets() -> None:
+    assert normalize_text("【限时】#旅游# @携程  特价，机票！") == "限时 #旅游# @携程 特价 机票"
+    assert normalize_text("[new] ads") == "[new] ads"
+
+
+def test_check_texts_accepts_a_single_string() -> None:
+    assert check_texts("one") == ["one"]
+
+
+@pytest.mark.parametrize(
+    ("texts", "error", "message"),
+    [
+        (["ok", None], ValueError, "row 1 is None"),
+        (["ok", "fine", "  "], ValueError, "row 2 is empty"),
+        ([3], TypeError, "row 0 is a int"),
+        (42, TypeError, "expected a string or a list"),
+    ],
+)
+def test_check_texts_names_the_bad_row(texts: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        check_texts(texts)

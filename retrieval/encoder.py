@@ -125,13 +125,14 @@ class Encoder:
 
 
 def _load_sentence_transformer(model_dir: Path) -> Any:
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a weight-loading bar on every load is noise
 
     if (model_dir / "modules.json").is_file():
         return SentenceTransformer(str(model_dir), device="cpu")
-    transformer = models.Transformer(str(model_dir))
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    transformer = Transformer(str(model_dir))
+    pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
     return SentenceTransformer(modules=[transformer, pooling], device="cpu")

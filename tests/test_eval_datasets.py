@@ -15,6 +15,7 @@ from benchmarks.datasets import (
     load_eval_dataset,
     read_beir,
     read_qrels,
+    read_queries,
     write_beir,
 )
 
@@ -59,6 +60,7 @@ def test_reads_corpus_without_titles_and_numeric_ids(tmp_path):
     data = read_beir(tmp_path)
     assert data.corpus == {"1": "x", "2": "y"} and data.titles == {}
     assert data.qrels == {"q": {"1": 1}}
+    assert read_queries(tmp_path / "queries.jsonl") == {"q": "x"}
 
 
 def test_bad_files_raise_with_the_file_named(tmp_path):

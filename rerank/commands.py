@@ -1,0 +1,93 @@
+"""``adrecall train-reranker``: train BertSim on labelled pairs from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train-reranker`` subcommand."""
+    from rerank.config import METRICS, POOLINGS, PRECISIONS, TrainConfig
+
+    d = TrainConfig()
+    p = subparsers.add_parser(
+        "train-reranker",
+        help="train the BertSim cross-encoder on labelled (query, text, label) pairs",
+        description="Train BertSim (MSE on graded labels; the best dev epoch is kept). Running "
+        "the same command again after a kill resumes from OUT/checkpoint.",
+    )
+    p.add_argument("--train", required=True, help="training pairs (.csv, .tsv, .jsonl, .parquet)")
+    p.add_argument("--dev", help="dev pairs, same columns; evaluated every epoch (recommended)")
+    p.add_argument("--out", required=True, help="output folder for the trained model")
+    p.add_argument("--model", default=d.model,
+                   help="encoder: 'default' (embedded MiniLM-L6) or a local model directory")
+    p.add_argument("--query-column", default="query")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--label-min", type=float, default=0.0,
+                   help="lowest label of the data's scale (mapped to 0)")
+    p.add_argument("--label-max", type=float, default=2.0,
+                   help="highest label of the data's scale (mapped to 2), e.g. 5 for STS-B")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--lr", type=float, default=d.encoder_lr, help="encoder learning rate")
+    p.add_argument("--head-lr-factor", type=float, default=d.head_lr_factor,
+                   help="head learning rate = this × --lr")
+    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision)
+    p.add_argument("--pooling", choices=POOLINGS, default=d.pooling)
+    p.add_argument("--no-normalize", action="store_true",
+                   help="feed texts to the tokenizer as they are (no adrecall text normalisation)")
+    p.add_argument("--select-metric", choices=METRICS,
+                   default=d.select_metric, help="dev metric that picks the best epoch")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="steps between resume checkpoints (0: at epoch ends only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a model or checkpoint already in --out")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep OUT/checkpoint after training finishes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rerank.pairs import PairFormat
+    from rerank.training import TrainConfig, train_reranker
+
+    fmt = PairFormat(
+        query_column=args.query_column,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        label_min=args.label_min,
+        label_max=args.label_max,
+    )
+    config = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        encoder_lr=args.lr,
+        head_lr_factor=args.head_lr_factor,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm,
+        seed=args.seed,
+        precision=args.precision,
+        pooling=args.pooling,
+        normalize=not args.no_normalize,
+        select_metric=args.select_metric,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+        keep_checkpoint=args.keep_checkpoint,
+    )
+    result = train_reranker(args.train, args.out, dev=args.dev, config=config, pair_format=fmt)
+    print(json.dumps({"out": str(result.out_dir), "best_epoch": result.best_epoch,
+                      "best_metrics": result.best_metrics,
+                      "wall_seconds": round(result.wall_seconds, 1)}, indent=2))
+    return 0

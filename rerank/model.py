@@ -1,0 +1,487 @@
+"""BertSim: a BERT cross-encoder that reads a query and an ad together and scores relevance.
+
+Architecture (DESIGN.md): encoder → pooled vector → Dropout(0.1) → Linear(H, 256) → Tanh →
+Dropout(0.1) → Linear(256, 1). The output is a relevance score on the project's scale
+``SCORE_MIN..SCORE_MAX`` (0 unrelated, 1 somewhat, 2 highly relevant): training maps each data
+set's declared label scale onto it, and the model regresses that number directly (MSE), so
+``score()`` needs no rescaling. Scores are not clipped: a score of 2.1 still ranks above 2.0.
+
+Pooling ("pooled output"): ``"pooler"`` uses BERT's pooler (tanh(W·h_CLS + b)), ``"cls"`` uses
+the [CLS] hidden state itself. ``"auto"`` picks ``"pooler"`` only when the checkpoint holds
+*trained* pooler weights (present and with a non-zero bias); otherwise ``"cls"``. The embedded
+all-MiniLM-L6-v2 ships pooler weights that were never trained (bias exactly zero, distillation
+and sentence training never touch them), so it gets ``"cls"``; a BERT pre-trained with NSP (e.g.
+chinese-roberta-wwm-ext) gets its pooler. The resolved choice is recorded in the manifest.
+
+On disk (one folder): ``config.json`` + ``model.safetensors`` (encoder), tokenizer files,
+``head.safetensors`` and ``manifest.json``. Loading reads safetensors and JSON only: nothing is
+ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from adrecall.models import model_label, resolve_model_dir
+from rerank.config import POOLINGS, check_precision
+
+SCORE_MIN = 0.0
+SCORE_MAX = 2.0
+HEAD_INNER = 256
+HEAD_DROPOUT = 0.1
+MANIFEST_FORMAT = "adrecall-bertsim"
+MANIFEST_VERSION = 1
+_HEAD_FILE = "head.safetensors"
+_MANIFEST_FILE = "manifest.json"
+
+
+class BertSimHead(nn.Module):
+    """Dropout → Linear(H, 256) → Tanh → Dropout → Linear(256, 1), one score per pooled vector."""
+
+    def __init__(self, hidden_size: int, inner: int = HEAD_INNER, dropout: float = HEAD_DROPOUT):
+        super().__init__()
+        self.dropout1 = nn.Dropout(dropout)
+        self.dense = nn.Linear(hidden_size, inner)
+        self.activation = nn.Tanh()
+        self.dropout2 = nn.Dropout(dropout)
+        self.out = nn.Linear(inner, 1)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        x = self.activation(self.dense(self.dropout1(pooled)))
+        return self.out(self.dropout2(x)).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class EncodedPairs:
+    """Tokenised (query, ad) pairs, unpadded: one list of token ids per pair."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self))
+
+
+class BertSim(nn.Module):
+    """Cross-encoder for (query, ad) relevance; ``score``/``rank`` are the user-facing calls.
+
+    Build a fresh one with :meth:`from_encoder` (training does this), load a trained one with
+    :meth:`load`. ``precision`` (``"fp32"`` or ``"bf16"`` autocast) and ``batch_size`` only
+    affect inference speed and may be changed on a loaded model.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tokenizer: Any,
+        *,
+        pooling: str,
+        max_length: int = 256,
+        normalize: bool = True,
+        manifest: dict | None = None,
+        precision: str = "fp32",
+        batch_size: int = 64,
+    ):
+        super().__init__()
+        if pooling not in ("pooler", "cls"):
+            raise ValueError(f"pooling must be 'pooler' or 'cls' once resolved, got {pooling!r}")
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.head = BertSimHead(int(encoder.config.hidden_size))
+        self.pooling = pooling
+        self.max_length = _check_max_length(max_length, encoder, tokenizer)
+        self.normalize = bool(normalize)
+        self.manifest: dict = dict(manifest or {})
+        self.precision = check_precision(precision)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_encoder(
+        cls,
+        model: str | Path | None = None,
+        *,
+        pooling: str = "auto",
+        max_length: int = 256,
+        normalize: bool = True,
+        seed: int | None = 0,
+        precision: str = "fp32",
+    ) -> BertSim:
+        """A new BertSim on a local encoder (``None``/``"default"``: the embedded MiniLM-L6).
+
+        The head is freshly initialised (seeded by ``seed`` when given); train it before use.
+        """
+        from transformers import AutoTokenizer
+
+        model_dir = resolve_model_dir(model)
+        encoder_dir = find_encoder_dir(model_dir)
+        resolved = resolve_pooling(pooling, encoder_dir)
+        if seed is not None:
+            torch.manual_seed(seed)
+        encoder = _load_encoder(encoder_dir, with_pooler=resolved == "pooler")
+        tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir))
+        manifest = {
+            "encoder": {
+                "source": model_label(model),
+                "source_dir": str(encoder_dir),
+                "architecture": type(encoder).__name__,
+                "hidden_size": int(encoder.config.hidden_size),
+                "pooling": resolved,
+                "pooling_requested": pooling,
+                "pooling_rule": "auto = pooler only if the checkpoint has trained pooler "
+                "weights (non-zero bias), else the [CLS] hidden state",
+            }
+        }
+        return cls(
+            encoder,
+            tokenizer,
+            pooling=resolved,
+            max_length=max_length,
+            normalize=normalize,
+            manifest=manifest,
+            precision=precision,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, *, precision: str = "fp32", batch_size: int = 64) -> BertSim:
+        """Load a saved BertSim folder (safetensors and JSON only; nothing is unpickled)."""
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        path = Path(path)
+        manifest_path = path / _MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise FileNotFoundError(
+                f"{str(path)!r} is not a saved BertSim model (no {_MANIFEST_FILE}); "
+                "train one with `adrecall train-reranker` or BertSim.save()"
+            )
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise ValueError(
+                f"{manifest_path}: format is {manifest.get('format')!r}, not {MANIFEST_FORMAT!r}"
+            )
+        if int(manifest.get("format_version", 0)) > MANIFEST_VERSION:
+            raise ValueError(
+                f"{manifest_path}: format_version {manifest['format_version']} is newer than "
+                f"this adrecall understands ({MANIFEST_VERSION}); upgrade adrecall"
+            )
+        pooling = manifest["encoder"]["pooling"]
+        config = AutoConfig.from_pretrained(str(path))
+        with _quiet_transformers():
+            encoder = AutoModel.from_config(config, **_pooler_kwargs(config, pooling == "pooler"))
+        weights = load_file(str(path / "model.safetensors"))
+        _load_state(encoder, weights, path / "model.safetensors")
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model = cls(
+            encoder,
+            tokenizer,
+            pooling=pooling,
+            max_length=int(manifest["max_length"]),
+            normalize=bool(manifest["normalize"]),
+            manifest=manifest,
+            precision=precision,
+            batch_size=batch_size,
+        )
+        model.head.load_state_dict(load_file(str(path / _HEAD_FILE)))
+        model.eval()
+        return model
+
+    def save(self, path: str | Path, extra_manifest: dict | None = None) -> Path:
+        """Write the model folder: encoder, tokenizer, head (safetensors) and ``manifest.json``.
+
+        The manifest is written last, so a folder without one is an unfinished save.
+        """
+        import transformers
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        manifest_path = path / _MANIFEST_FILE
+        if manifest_path.exists():
+            manifest_path.unlink()
+        kwargs = {} if int(transformers.__version__.split(".")[0]) >= 5 else {
+            "safe_serialization": True
+        }
+        with _quiet_transformers():
+            self.encoder.save_pretrained(str(path), **kwargs)
+        self.tokenizer.save_pretrained(str(path))
+        head_state = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}
+        save_file(head_state, str(path / _HEAD_FILE))
+        self.manifest = self._manifest(extra_manifest)
+        tmp = path / (_MANIFEST_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, manifest_path)
+        return path
+
+    def _manifest(self, extra: dict | None) -> dict:
+        manifest = dict(self.manifest)
+        manifest.update(extra or {})
+        manifest.update(
+            {
+                "format": MANIFEST_FORMAT,
+                "format_version": MANIFEST_VERSION,
+                "max_length": self.max_length,
+                "normalize": self.normalize,
+                "normalization": "adrecall.textnorm.normalize_text" if self.normalize else None,
+                "score_scale": {"min": SCORE_MIN, "max": SCORE_MAX},
+                "head": {
+                    "layers": "Dropout(0.1) -> Linear(H, 256) -> Tanh -> Dropout(0.1) -> "
+                    "Linear(256, 1)",
+                    "inner": HEAD_INNER,
+                    "dropout": HEAD_DROPOUT,
+                },
+                "pair_encoding": "[CLS] query [SEP] ad [SEP] with token type ids",
+            }
+        )
+        manifest.setdefault("encoder", {})["pooling"] = self.pooling
+        return manifest
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Scores (shape ``[batch]``, float32) for a padded batch of encoded pairs."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        out = self.encoder(**kwargs)
+        if self.pooling == "pooler":
+            pooled = out.pooler_output
+        else:
+            pooled = out.last_hidden_state[:, 0]
+        return self.head(pooled).float()
+
+    def prepare_text(self, text: str) -> str:
+        """The text as the model reads it (normalised, unless that would leave it empty)."""
+        return prepare_text(text, self.normalize)
+
+    def encode_pairs(self, queries: list[str], texts: list[str]) -> EncodedPairs:
+        """Tokenise pairs as ``[CLS] query [SEP] ad [SEP]``, truncated to ``max_length``."""
+        if len(queries) != len(texts):
+            raise ValueError(f"{len(queries)} queries but {len(texts)} texts; give one per pair")
+        if not queries:
+            return EncodedPairs([], None)
+        enc = self.tokenizer(
+            [self.prepare_text(q) for q in queries],
+            [self.prepare_text(t) for t in texts],
+            truncation="longest_first",
+            max_length=self.max_length,
+            padding=False,
+        )
+        types = enc.get("token_type_ids") if _uses_token_types(self.encoder) else None
+        return EncodedPairs(list(enc["input_ids"]), list(types) if types is not None else None)
+
+    def collate(self, pairs: EncodedPairs, rows: np.ndarray | list[int]) -> dict[str, torch.Tensor]:
+        """A dynamically padded batch (padded to its longest member) of the given rows."""
+        pad_id = self.tokenizer.pad_token_id or 0
+        rows = list(rows)
+        width = max(len(pairs.input_ids[r]) for r in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        types = torch.zeros((len(rows), width), dtype=torch.long) if pairs.token_type_ids else None
+        for i, r in enumerate(rows):
+            n = len(pairs.input_ids[r])
+            ids[i, :n] = torch.tensor(pairs.input_ids[r], dtype=torch.long)
+            mask[i, :n] = 1
+            if types is not None:
+                types[i, :n] = torch.tensor(pairs.token_type_ids[r], dtype=torch.long)
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if types is not None:
+            batch["token_type_ids"] = types
+        return batch
+
+    # ------------------------------------------------------------------ user API
+    def score(self, query: str, texts: list[str]) -> np.ndarray:
+        """Relevance of each text to ``query`` on the 0–2 scale, as float32 in input order."""
+        from rerank.scoring import score_query
+
+        return score_query(self, query, texts)
+
+    def rank(self, query: str, texts: list[str], top_k: int | None = None) -> list[dict]:
+        """Texts sorted by :meth:`score`, best first: ``{"corpus_id", "score", "text"}`` each."""
+        from rerank.scoring import rank_scores
+
+        return rank_scores(self.score(query, texts), texts, top_k)
+
+    def predict_pairs(self, queries: list[str], texts: list[str]) -> np.ndarray:
+        """Scores for arbitrary (query, text) pairs, e.g. a whole dev set."""
+        from rerank.scoring import score_pairs
+
+        return score_pairs(self, queries, texts)
+
+
+# ---------------------------------------------------------------------- helpers
+def prepare_text(text: str, normalize: bool) -> str:
+    """Normalise ``text`` (adrecall.textnorm); fall back to the stripped raw text if that
+    leaves nothing (e.g. a title made only of emoji), so no pair is ever silently empty."""
+    from adrecall.textnorm import normalize_text
+
+    if not normalize:
+        return text.strip()
+    return normalize_text(text) or text.strip()
+
+
+@contextmanager
+def autocast(precision: str) -> Iterator[None]:
+    """bf16 autocast on CPU for ``"bf16"`` (uses the AMX units), nothing for ``"fp32"``."""
+    if precision == "bf16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def find_encoder_dir(model_dir: Path) -> Path:
+    """The Hugging Face transformer inside a model folder (itself, or a sentence-transformers
+    ``Transformer`` module folder named in ``modules.json``)."""
+    if (model_dir / "config.json").is_file():
+        return model_dir
+    modules_path = model_dir / "modules.json"
+    if modules_path.is_file():
+        for module in json.loads(modules_path.read_text(encoding="utf-8")):
+            if str(module.get("type", "")).endswith("Transformer"):
+                candidate = model_dir / module.get("path", "")
+                if (candidate / "config.json").is_file():
+                    return candidate
+    raise ValueError(
+        f"{model_dir}: found no transformer config.json (neither at the root nor in a "
+        "sentence-transformers Transformer module); pass a BERT-family model directory"
+    )
+
+
+def resolve_pooling(pooling: str, encoder_dir: Path) -> str:
+    """``"auto"`` → ``"pooler"`` if the checkpoint has trained pooler weights, else ``"cls"``."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if pooling == "auto":
+        return "pooler" if _has_trained_pooler(encoder_dir) else "cls"
+    if pooling == "pooler" and not _has_pooler_weights(encoder_dir):
+        raise ValueError(
+            f"{encoder_dir}: pooling='pooler' asked for, but the checkpoint has no pooler "
+            "weights; use pooling='cls' (or 'auto')"
+        )
+    return pooling
+
+
+def _pooler_tensors(encoder_dir: Path) -> dict[str, torch.Tensor] | None:
+    from safetensors import safe_open
+
+    files = sorted(encoder_dir.glob("*.safetensors"))
+    found: dict[str, torch.Tensor] = {}
+    for file in files:
+        with safe_open(str(file), "pt") as handle:
+            for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
+                if "pooler.dense." in key:
+                    found[key.rsplit(".", 1)[-1]] = handle.get_tensor(key)
+    return found or None
+
+
+def _has_pooler_weights(encoder_dir: Path) -> bool:
+    return _pooler_tensors(encoder_dir) is not None
+
+
+def _has_trained_pooler(encoder_dir: Path) -> bool:
+    tensors = _pooler_tensors(encoder_dir)
+    if not tensors or "bias" not in tensors:
+        return False
+    return bool(torch.count_nonzero(tensors["bias"]).item() > 0)
+
+
+def _pooler_kwargs(config: Any, with_pooler: bool) -> dict:
+    """``add_pooling_layer`` for BERT-like models; others (DistilBERT, ...) have no pooler."""
+    import inspect
+
+    from transformers import MODEL_MAPPING
+
+    try:
+        model_cls = MODEL_MAPPING[type(config)]
+    except KeyError as exc:
+        raise ValueError(f"{type(config).__name__}: not a model family transformers knows") from exc
+    if "add_pooling_layer" in inspect.signature(model_cls.__init__).parameters:
+        return {"add_pooling_layer": with_pooler}
+    if with_pooler:
+        raise ValueError(f"{model_cls.__name__} has no pooler; use pooling='cls'")
+    return {}
+
+
+def _load_encoder(encoder_dir: Path, with_pooler: bool) -> nn.Module:
+    from transformers import AutoConfig, AutoModel
+
+    if not any(encoder_dir.glob("*.safetensors")):
+        raise ValueError(
+            f"{encoder_dir}: no .safetensors weights; adrecall never unpickles .bin files. "
+            "Convert the model once with save_pretrained() in a trusted environment"
+        )
+    config = AutoConfig.from_pretrained(str(encoder_dir))
+    with _quiet_transformers():
+        encoder = AutoModel.from_pretrained(
+            str(encoder_dir), use_safetensors=True, **_pooler_kwargs(config, with_pooler)
+        )
+    # Own freshly allocated memory (not the file's memory map): the same as a model built by
+    # load(), so a model scores bit-identically before saving and after loading.
+    with torch.no_grad():
+        for tensor in [*encoder.parameters(), *encoder.buffers()]:
+            tensor.data = tensor.data.clone()
+    return encoder
+
+
+def _load_state(module: nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
+    expected = set(module.state_dict())
+    # Buffers such as position_ids may or may not be saved; they are rebuilt by the config.
+    missing = [k for k in expected - set(weights) if not k.endswith("position_ids")]
+    if missing:
+        raise ValueError(f"{source}: missing encoder weights {sorted(missing)[:5]}")
+    usable = {k: v for k, v in weights.items() if k in expected}
+    module.load_state_dict(usable, strict=False)
+
+
+def _uses_token_types(encoder: nn.Module) -> bool:
+    return int(getattr(encoder.config, "type_vocab_size", 0) or 0) > 1
+
+
+def _check_max_length(max_length: int, encoder: nn.Module, tokenizer: Any) -> int:
+    limit = int(getattr(encoder.config, "max_position_embeddings", max_length) or max_length)
+    if getattr(encoder.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= 2  # RoBERTa positions start after the padding index
+    if not isinstance(max_length, int) or max_length < 8:
+        raise ValueError(f"max_length must be an integer of at least 8, got {max_length!r}")
+    if max_length > limit:
+        raise ValueError(
+            f"max_length {max_length} exceeds what the encoder can read ({limit} positions); "
+            f"pass max_length <= {limit}"
+        )
+    return max_length
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bar for expected key mismatches."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -1,0 +1,366 @@
+"""Training BertSim on labelled pairs: MSE, AdamW (head at 10× the encoder's learning rate),
+linear warm-up then linear decay, gradient clipping, dev evaluation every epoch, the best epoch
+kept, and resumable checkpoints.
+
+``out_dir`` ends up holding the best model (load it with ``BertSim.load(out_dir)``); while a
+run is going it also holds ``checkpoint/``. Running the same command again after a kill resumes
+from that checkpoint: the data order of every epoch is a function of (seed, epoch), and the
+checkpoint keeps optimizer and RNG state, so a resumed run ends where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adrecall.models import model_label
+from rerank.checkpoint import (
+    find_checkpoint,
+    read_trainer_state,
+    remove_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+)
+from rerank.config import TrainConfig
+from rerank.metrics import evaluate_scores, is_better
+from rerank.model import BertSim, autocast
+from rerank.pairs import LabelledPairs, PairFormat, read_pairs
+from rerank.scoring import score_pairs
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What ``on_step`` callbacks receive after each optimizer step."""
+
+    global_step: int
+    epoch: int
+    loss: float
+    lrs: dict[str, float]
+
+
+@dataclass
+class TrainResult:
+    """Where the best model is, which epoch it came from and every epoch's metrics."""
+
+    out_dir: Path
+    best_epoch: int
+    best_metrics: dict
+    history: list[dict] = field(default_factory=list)
+    resumed_from_step: int | None = None
+    wall_seconds: float = 0.0
+
+
+def build_optimizer(model: BertSim, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with four named groups: encoder/head × decayed/not (biases, LayerNorm).
+
+    Each group carries ``base_lr``; the schedule sets ``lr = base_lr × factor(step)``, so the
+    head's rate stays ``head_lr_factor`` × the encoder's throughout.
+    """
+    groups = []
+    for part, module, lr in (
+        ("encoder", model.encoder, config.encoder_lr),
+        ("head", model.head, config.head_lr),
+    ):
+        decay, no_decay = [], []
+        for name, param in module.named_parameters():
+            if not param.requires_grad:
+                continue
+            (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+        for suffix, params, wd in (("", decay, config.weight_decay), ("_no_decay", no_decay, 0.0)):
+            if params:
+                groups.append(
+                    {"params": params, "lr": lr, "base_lr": lr, "weight_decay": wd,
+                     "name": part + suffix}
+                )
+    return torch.optim.AdamW(groups, lr=config.encoder_lr)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up to 1 over ``warmup_steps``, then linear decay to 0 at ``total_steps``.
+
+    ``step`` counts from 1 (the step about to be taken), so the first step already learns.
+    """
+    if warmup_steps and step <= warmup_steps:
+        return step / warmup_steps
+    remaining = total_steps - warmup_steps
+    return max(0.0, (total_steps - step) / remaining) if remaining > 0 else 1.0
+
+
+def train_reranker(
+    train: str | Path | LabelledPairs,
+    out_dir: str | Path,
+    *,
+    dev: str | Path | LabelledPairs | None = None,
+    config: TrainConfig | None = None,
+    pair_format: PairFormat | None = None,
+    on_step: Callable[[StepInfo], None] | None = None,
+) -> TrainResult:
+    """Train BertSim on ``train``, keep the epoch best on ``dev``, save it in ``out_dir``.
+
+    ``train``/``dev`` are pairs tables (CSV, TSV, JSONL, Parquet) or :class:`LabelledPairs`.
+    Every input is validated before the model loads. If ``out_dir`` holds a checkpoint of the
+    same run (same data and settings), training resumes from it; without ``dev`` the last
+    epoch is kept. ``on_step`` is called after every optimizer step (progress, tests).
+    """
+    config = config or TrainConfig()
+    fmt = pair_format or PairFormat()
+    out_dir = Path(out_dir)
+    train_pairs = _as_pairs(train, fmt, "train")
+    dev_pairs = _as_pairs(dev, fmt, "dev") if dev is not None else None
+    fingerprint = _fingerprint(config, fmt, train_pairs, dev_pairs)
+    checkpoint = _prepare_out_dir(out_dir, config, fingerprint)
+
+    model = BertSim.from_encoder(
+        config.model,
+        pooling=config.pooling,
+        max_length=config.max_length,
+        normalize=config.normalize,
+        seed=config.seed,
+        precision=config.precision,
+    )
+    with torch.no_grad():  # start the output at the mean label: faster, calmer first steps
+        model.head.out.bias.fill_(float(train_pairs.labels.mean()))
+    optimizer = build_optimizer(model, config)
+    steps_per_epoch = math.ceil(len(train_pairs) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = math.ceil(config.warmup_ratio * total_steps)
+
+    state = {
+        "fingerprint": fingerprint,
+        "global_step": 0,
+        "epoch": 0,
+        "step_in_epoch": 0,
+        "epoch_loss_sum": 0.0,
+        "best_value": None,
+        "best_epoch": 0,
+        "best_metrics": {},
+        "history": [],
+        "wall_seconds": 0.0,
+    }
+    resumed_from = None
+    if checkpoint is not None:
+        state = restore_checkpoint(checkpoint, model, optimizer)
+        state.pop("optimizer", None)
+        resumed_from = state["global_step"]
+        _say(config, f"resuming from {checkpoint} at step {resumed_from} "
+             f"(epoch {state['epoch'] + 1})")
+
+    encoded = model.encode_pairs(train_pairs.queries, train_pairs.texts)
+    labels = torch.from_numpy(train_pairs.labels)
+    training_info = {
+        "config": asdict(config) | {"model": model_label(config.model)},
+        "pair_format": asdict(fmt),
+        "data": {
+            "train": train_pairs.describe(),
+            "dev": dev_pairs.describe() if dev_pairs is not None else None,
+        },
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "warmup_steps": warmup_steps,
+        "loss": "MSE on the 0-2 score scale",
+    }
+    label_scale = {"min": fmt.label_min, "max": fmt.label_max, "mapped_to": [0.0, 2.0]}
+    session_start = time.perf_counter()
+
+    def elapsed() -> float:
+        return state["wall_seconds"] + time.perf_counter() - session_start
+
+    from tqdm.auto import tqdm
+
+    for epoch in range(state["epoch"], config.epochs):
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_pairs))
+        first = state["step_in_epoch"] if epoch == state["epoch"] else 0
+        model.train()
+        bar = tqdm(
+            total=steps_per_epoch, initial=first, disable=not config.progress,
+            desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
+        )
+        for b in range(first, steps_per_epoch):
+            rows = order[b * config.batch_size : (b + 1) * config.batch_size]
+            step = state["global_step"] + 1
+            factor = lr_factor(step, total_steps, warmup_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * factor
+            batch = model.collate(encoded, rows)
+            with autocast(config.precision):
+                pred = model(**batch)
+            loss = torch.nn.functional.mse_loss(pred.float(), labels[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            loss_value = float(loss.detach())
+            state["global_step"] = step
+            state["step_in_epoch"] = b + 1
+            state["epoch"] = epoch
+            state["epoch_loss_sum"] += loss_value
+            bar.update(1)
+            bar.set_postfix(loss=f"{state['epoch_loss_sum'] / (b + 1):.4f}")
+            if on_step is not None:
+                lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+                on_step(StepInfo(step, epoch, loss_value, lrs))
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and (
+                b + 1 < steps_per_epoch
+            ):
+                save_checkpoint(out_dir, model, optimizer, state | {"wall_seconds": elapsed()})
+        bar.close()
+
+        record = {"epoch": epoch + 1, "train_loss": state["epoch_loss_sum"] / steps_per_epoch}
+        if dev_pairs is not None:
+            scores = score_pairs(
+                model, dev_pairs.queries, dev_pairs.texts,
+                batch_size=config.eval_batch_size, checked=True,
+            )
+            record.update(evaluate_scores(dev_pairs.queries, scores, dev_pairs.labels))
+        state["history"].append(record)
+        _say(config, _format_record(record))
+        improved = (
+            dev_pairs is None
+            or state["best_epoch"] == 0  # nothing saved yet (e.g. a NaN metric): keep this one
+            or is_better(config.select_metric, record[config.select_metric], state["best_value"])
+        )
+        if improved:
+            state["best_value"] = record.get(config.select_metric)
+            state["best_epoch"] = epoch + 1
+            state["best_metrics"] = record
+            model.save(out_dir, {
+                "label_scale": label_scale,
+                "training": training_info | {"history": state["history"],
+                                             "best_epoch": epoch + 1,
+                                             "select_metric": config.select_metric,
+                                             "finished": False},
+            })
+        state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0)
+        save_checkpoint(out_dir, model, optimizer, state | {"wall_seconds": elapsed()})
+
+    wall = elapsed()
+    _finish_manifest(out_dir, state, wall)
+    if not config.keep_checkpoint:
+        remove_checkpoints(out_dir)
+    return TrainResult(
+        out_dir=out_dir,
+        best_epoch=state["best_epoch"],
+        best_metrics=state["best_metrics"],
+        history=state["history"],
+        resumed_from_step=resumed_from,
+        wall_seconds=wall,
+    )
+
+
+def _as_pairs(data: str | Path | LabelledPairs, fmt: PairFormat, role: str) -> LabelledPairs:
+    if isinstance(data, LabelledPairs):
+        if not len(data):
+            raise ValueError(f"{role} pairs are empty; give labelled pairs")
+        return data
+    if isinstance(data, (str, Path)):
+        return read_pairs(data, fmt, role=role)
+    raise TypeError(f"{role} must be a table path or LabelledPairs, got {type(data).__name__}")
+
+
+def _fingerprint(
+    config: TrainConfig, fmt: PairFormat, train: LabelledPairs, dev: LabelledPairs | None
+) -> dict:
+    """What must match for a checkpoint to be resumed: results-affecting settings and data."""
+    ignored = {"progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size"}
+    settings = {k: v for k, v in asdict(config).items() if k not in ignored}
+    settings["model"] = model_label(config.model)
+    return {
+        "settings": settings,
+        "pair_format": asdict(fmt),
+        "train": _content_sha256(train),
+        "dev": _content_sha256(dev) if dev is not None else None,
+    }
+
+
+def _content_sha256(pairs: LabelledPairs) -> str:
+    digest = hashlib.sha256()
+    for q, t in zip(pairs.queries, pairs.texts):
+        digest.update(q.encode())
+        digest.update(b"\x00")
+        digest.update(t.encode())
+        digest.update(b"\x01")
+    digest.update(np.ascontiguousarray(pairs.labels, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _prepare_out_dir(out_dir: Path, config: TrainConfig, fingerprint: dict) -> Path | None:
+    """Return a checkpoint to resume, or None for a fresh run; refuse to clobber other files."""
+    import shutil
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"--out {str(out_dir)!r} is a file; give a folder")
+    entries = sorted(os.listdir(out_dir)) if out_dir.is_dir() else []
+    checkpoint = find_checkpoint(out_dir) if entries else None
+    ours = checkpoint is not None or (out_dir / "manifest.json").is_file()
+    if entries and not ours and not all(e.startswith("checkpoint") for e in entries):
+        raise FileExistsError(
+            f"--out {str(out_dir)!r} already holds other files ({entries[:3]}...); "
+            "choose a new or empty folder"
+        )
+    if entries and config.overwrite:
+        shutil.rmtree(out_dir)
+        checkpoint = None
+    elif checkpoint is not None:
+        saved = read_trainer_state(checkpoint).get("fingerprint")
+        if saved != fingerprint:
+            diff = _diff(saved or {}, fingerprint)
+            raise ValueError(
+                f"{checkpoint} is a checkpoint of a different run (differs in {diff}); "
+                "use the same data and settings to resume, another --out, or --overwrite"
+            )
+    elif (out_dir / "manifest.json").is_file():
+        raise FileExistsError(
+            f"--out {str(out_dir)!r} already holds a trained BertSim; pass --overwrite "
+            "(overwrite=True) to replace it or choose another folder"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return checkpoint
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def _finish_manifest(out_dir: Path, state: dict, wall: float) -> None:
+    path = out_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    training = manifest.setdefault("training", {})
+    training.update(
+        history=state["history"], best_epoch=state["best_epoch"], finished=True,
+        wall_seconds=round(wall, 3), steps=state["global_step"],
+    )
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _say(config: TrainConfig, message: str) -> None:
+    if config.progress:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message)
+
+
+def _format_record(record: dict) -> str:
+    parts = [f"epoch {record['epoch']}: train_loss {record['train_loss']:.4f}"]
+    for key in ("spearman", "mse", "ndcg@10"):
+        if key in record:
+            parts.append(f"dev {key} {record[key]:.4f}")
+    return ", ".join(parts)

@@ -106,10 +106,19 @@ class BertSim(nn.Module):
         self.max_length = _check_max_length(max_length, encoder, tokenizer)
         self.normalize = bool(normalize)
         self.manifest: dict = dict(manifest or {})
-        self.precision = check_precision(precision)
+        self.precision = precision
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)
+
+    @property
+    def precision(self) -> str:
+        """``"fp32"`` or ``"bf16"`` (CPU autocast) for scoring; may be changed at any time."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._precision = check_precision(value)
 
     # ------------------------------------------------------------------ construction
     @classmethod

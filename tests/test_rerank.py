@@ -207,6 +207,23 @@ def test_pooler_choice(tiny_model_dir: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.score("red", ["blue car"]), model.score("red", ["blue car"]))
 
 
+def test_sentence_transformers_folder_with_transformer_module(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "st"
+    shutil.copytree(tiny_model_dir, root / "0_Transformer")
+    (root / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "0_Transformer",
+         "type": "sentence_transformers.models.Transformer"},
+    ]))
+    model = BertSim.from_encoder(root, max_length=16)
+    assert model.manifest["encoder"]["source_dir"] == str(root / "0_Transformer")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        model.precision = "fp16"
+
+
 # ---------------------------------------------------------------------- scoring
 def test_rank_is_a_sort_over_score(tiny_model_dir: Path) -> None:
     model = BertSim.from_encoder(tiny_model_dir, max_length=16, seed=2)

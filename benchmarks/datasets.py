@@ -30,12 +30,14 @@ Available names (``EVAL_DATASETS``):
 * ``qbqtc-v1-rerank``: QBQTC v1 dev + test_public as per-query candidate reranking: corpus =
   the titles of those splits; qrels list **every** candidate of a query, label 0 included, so
   ``candidates(dataset)`` gives the lists to rerank (about 19 per query).
+* ``sample-catalogue``: adrecall's own synthetic sample catalogue (``index_build/sample_catalogue``:
+  3,000 English and Chinese ads, 44 queries, graded qrels derived from ad categories). It ships
+  with the package, so it is read in place and never cached.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Callable
@@ -43,10 +45,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adrecall.checksums import file_sha256
-from adrecall.tables import TableError, iter_table_chunks, require_columns
+from adrecall.tables import TableError, iter_table_chunks
+from retrieval.evaluation import (  # the generic BEIR readers live with `adrecall eval`
+    QRELS_HEADER,
+    QUERY_ID_KEYS,
+    read_jsonl_texts,
+    read_qrels,
+    read_queries,  # noqa: F401  (re-exported for callers of this module)
+)
 
 CONVERTER_VERSION = 1
-QRELS_HEADER = ("query-id", "corpus-id", "score")
 
 
 class DatasetMissing(FileNotFoundError):
@@ -161,82 +169,20 @@ def read_beir(folder: str | Path, name: str | None = None) -> EvalDataset:
         if not (folder / part).is_file():
             raise FileNotFoundError(f"{folder}: no {part}; a BEIR folder needs corpus.jsonl, "
                                     "queries.jsonl and qrels.tsv")
-    corpus, titles, _ = _read_texts(folder / "corpus.jsonl", keep_title=True)
-    queries, _, extras = _read_texts(folder / "queries.jsonl", keep_title=False)
+    corpus = read_jsonl_texts(folder / "corpus.jsonl", keep_title=True)
+    queries = read_jsonl_texts(folder / "queries.jsonl", id_keys=QUERY_ID_KEYS)
     dataset = EvalDataset(
         name=name or folder.name,
-        corpus=corpus,
-        queries=queries,
+        corpus=corpus.texts,
+        queries=queries.texts,
         qrels=read_qrels(folder / "qrels.tsv"),
-        titles=titles,
-        query_extras=extras,
+        titles=corpus.titles,
+        query_extras=queries.extras,
     )
     manifest = folder / "manifest.json"
     if manifest.is_file():
         dataset.info = json.loads(manifest.read_text(encoding="utf-8"))
     return dataset
-
-
-def _read_texts(
-    path: Path, keep_title: bool
-) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, object]]]:
-    require_columns(path, ["_id", "text"])
-    texts: dict[str, str] = {}
-    titles: dict[str, str] = {}
-    extras: dict[str, dict[str, object]] = {}
-    for chunk in iter_table_chunks(path, chunk_rows=50_000):
-        if "_id" not in chunk or "text" not in chunk:
-            raise TableError(f"{path}: every line needs the keys '_id' and 'text'")
-        other = [c for c in chunk.columns if c not in ("_id", "text", "title")]
-        for row_no, row in zip(chunk.index, chunk.to_dict("records")):
-            if not isinstance(row["_id"], (str, int)) or not isinstance(row["text"], str):
-                raise TableError(f"{path}: row {row_no + 1} lacks a string '_id' or 'text'")
-            key = str(row["_id"])
-            if key in texts:
-                raise TableError(f"{path}: id {key!r} appears twice (row {row_no + 1})")
-            texts[key] = row["text"]
-            title = row.get("title")
-            if keep_title and isinstance(title, str) and title:
-                titles[key] = title
-            kept = {c: row[c] for c in other if _present(row[c])}
-            if "title" in row and not keep_title and _present(row["title"]):
-                kept["title"] = row["title"]
-            if kept:
-                extras[key] = kept
-    return texts, titles, extras
-
-
-def _present(value: object) -> bool:
-    return not (isinstance(value, float) and math.isnan(value))  # NaN: a key the row lacks
-
-
-def read_queries(path: str | Path) -> dict[str, str]:
-    """Read a BEIR ``queries.jsonl`` (``{"_id", "text"}`` per line) into ``{query_id: text}``."""
-    return _read_texts(Path(path), keep_title=False)[0]
-
-
-def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
-    """Read a BEIR ``qrels.tsv`` (header ``query-id corpus-id score``) into ``{q: {doc: gain}}``."""
-    require_columns(path, list(QRELS_HEADER))
-    qrels: dict[str, dict[str, int]] = {}
-    for chunk in iter_table_chunks(path, chunk_rows=100_000, columns=list(QRELS_HEADER)):
-        for row_no, qid, doc_id, score in zip(
-            chunk.index, chunk["query-id"], chunk["corpus-id"], chunk["score"]
-        ):
-            try:
-                gain = int(score)
-            except ValueError as exc:
-                raise TableError(
-                    f"{path}: line {row_no + 2} has score {score!r}; scores must be integers"
-                ) from exc
-            judged = qrels.setdefault(qid, {})
-            if doc_id in judged and judged[doc_id] != gain:
-                raise TableError(
-                    f"{path}: line {row_no + 2} judges ({qid!r}, {doc_id!r}) again with a "
-                    f"different score ({judged[doc_id]} then {gain})"
-                )
-            judged[doc_id] = gain
-    return qrels
 
 
 # ---------------------------------------------------------------- locations
@@ -408,6 +354,31 @@ def convert_qbqtc_rerank(source: Path | None = None) -> EvalDataset:
     return _qbqtc("qbqtc-v1-rerank", source, ("dev", "test_public"), ("dev", "test_public"))
 
 
+# ---------------------------------------------------------------- sample catalogue
+
+
+def convert_sample_catalogue(source: Path | None = None) -> EvalDataset:
+    """The sample catalogue shipped in ``index_build`` (or the same three files in ``source``)."""
+    from index_build.sample import sample_catalogue_dir
+
+    folder = Path(source) if source else sample_catalogue_dir()
+    ads_path, queries_path, qrels_path = _source_files(
+        folder, ["ads.csv", "queries.jsonl", "qrels.tsv"], "sample-catalogue"
+    )
+    corpus: dict[str, str] = {}
+    for chunk in iter_table_chunks(ads_path, chunk_rows=50_000, columns=["ad_id", "text"]):
+        corpus.update(zip(chunk["ad_id"], chunk["text"]))
+    queries = read_jsonl_texts(queries_path, id_keys=QUERY_ID_KEYS)
+    dataset = EvalDataset(
+        "sample-catalogue", corpus, queries.texts, read_qrels(qrels_path),
+        query_extras=queries.extras,
+        info={"gain": "2 = the ad's category is what the query asks for, 1 = related category",
+              "source": "synthetic, written by index_build/sample_catalogue/make_catalogue.py"},
+    )
+    dataset.validate()
+    return dataset
+
+
 # ---------------------------------------------------------------- cache
 
 _SOURCES: dict[str, tuple[str, list[str]]] = {
@@ -419,6 +390,7 @@ EVAL_DATASETS: dict[str, Callable[[Path | None], EvalDataset]] = {
     "cranfield": convert_cranfield,
     "qbqtc-v1-pooled": convert_qbqtc_pooled,
     "qbqtc-v1-rerank": convert_qbqtc_rerank,
+    "sample-catalogue": convert_sample_catalogue,
 }
 
 
@@ -430,6 +402,8 @@ def load_eval_dataset(name: str, refresh: bool = False) -> EvalDataset:
     """
     if name not in EVAL_DATASETS:
         raise ValueError(f"unknown evaluation set {name!r}; choose one of {sorted(EVAL_DATASETS)}")
+    if name not in _SOURCES:  # ships with the package: read in place
+        return EVAL_DATASETS[name](None)
     subdir, files = _SOURCES[name]
     paths = _source_files(datasets_root() / subdir, files, name)
     manifest = {

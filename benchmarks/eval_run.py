@@ -1,6 +1,7 @@
 """Run retrieval systems on evaluation sets and write results as JSON, Markdown and a PNG plot.
 
-    python -m benchmarks.eval_run --datasets cranfield qbqtc-v1-pooled --systems bm25 use rrf:bm25+use
+    python -m benchmarks.eval_run --datasets cranfield qbqtc-v1-pooled \
+        --systems bm25 use dense-flat dense-hnsw dense-ivf rrf:bm25+dense-flat --merge
 
 For each data set this writes ``benchmarks/results/<dataset>.json`` (every metric, the
 recall@k curve for k = 1..100, timings, and the stamps: exact command, models, date, git
@@ -11,7 +12,14 @@ Adding a system: write a builder ``(dataset, depth) -> System`` whose ``search``
 ``{query_id: text}`` to a run ``{query_id: [(doc_id, score), ...]}`` of at most ``depth``
 results per query, and register it with ``register_system("name", builder)`` (or pass
 ``System`` objects to ``run_benchmark`` directly). ``rrf:a+b`` fuses any registered systems.
-``--merge`` keeps the systems already in a results file that this run does not redo.
+A builder that cannot make its system in this run raises ``SystemUnavailable``; the system
+(and any fusion that needs it) is skipped with that message. ``--merge`` keeps the systems
+already in a results file that this run does not redo.
+
+Systems: ``bm25``, ``use`` (benchmarks/bm25.py, use_peer.py); ``dense-flat``, ``dense-hnsw``,
+``dense-ivf`` and ``dense-flat+rerank`` (benchmarks/dense_systems.py: our bi-encoder over each
+FAISS index type, indexes cached under $ADRECALL_CACHE/eval/indexes; ``--model DIR`` picks
+the bi-encoder, ``--reranker DIR`` the BertSim model the rerank system needs).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.datasets import EvalDataset, load_eval_dataset
+from benchmarks.datasets import EVAL_DATASETS, EvalDataset, load_eval_dataset
 from retrieval.fusion import DEFAULT_RRF_C, reciprocal_rank_fusion
 from retrieval.metrics import (
     DEFAULT_KS,
@@ -44,6 +52,7 @@ SearchFn = Callable[[dict[str, str]], RunResults]
 """``{query_id: query_text} -> {query_id: [(doc_id, score), ...]}``, best first."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_SYSTEMS = ["bm25", "use", "dense-flat", "dense-hnsw", "dense-ivf", "rrf:bm25+dense-flat"]
 CURVE_MAX_K = 100
 METRIC_CONVENTIONS = (
     "trec_eval conventions (retrieval/metrics.py): ties by score desc then doc id desc; "
@@ -66,10 +75,15 @@ SystemBuilder = Callable[[EvalDataset, int], System]
 SYSTEMS: dict[str, SystemBuilder] = {}
 
 
+class SystemUnavailable(RuntimeError):
+    """A builder cannot make its system in this run (say, a model was not given)."""
+
+
 def register_system(key: str, builder: SystemBuilder) -> None:
-    """Make ``builder`` available as ``--systems key``."""
-    if not key or "+" in key or ":" in key:
-        raise ValueError(f"system name {key!r} must be non-empty without '+' or ':'")
+    """Make ``builder`` available as ``--systems key`` (a ``+`` inside a name is allowed:
+    ``rrf:`` specs match the longest registered names first)."""
+    if not key or ":" in key or key.startswith("+") or key.endswith("+") or "++" in key:
+        raise ValueError(f"system name {key!r} must be non-empty, without ':' or a loose '+'")
     SYSTEMS[key] = builder
 
 
@@ -131,26 +145,49 @@ register_system("bm25", build_bm25)
 register_system("use", build_use)
 
 
-def build_systems(specs: Sequence[str], dataset: EvalDataset, depth: int) -> list[System]:
-    """Build systems named like ``bm25``, ``use`` or ``rrf:bm25+use`` (parts built once)."""
-    built: dict[str, System] = {}
+def _rrf_parts(body: str) -> list[str]:
+    """Split ``a+b+c`` into system names, longest registered name first at each step."""
+    tokens = [t for t in body.split("+") if t]
+    parts, i = [], 0
+    while i < len(tokens):
+        j = next((j for j in range(len(tokens), i, -1) if "+".join(tokens[i:j]) in SYSTEMS), i + 1)
+        parts.append("+".join(tokens[i:j]))
+        i = j
+    return parts
 
-    def get(key: str) -> System:
+
+def build_systems(specs: Sequence[str], dataset: EvalDataset, depth: int) -> list[System]:
+    """Build systems named like ``bm25``, ``use`` or ``rrf:bm25+use`` (parts built once).
+
+    A system whose builder raises ``SystemUnavailable`` is left out, with the reason on
+    stderr, and so is every fusion that needs it.
+    """
+    import benchmarks.dense_systems  # noqa: F401  (registers the dense systems, defaults)
+
+    built: dict[str, System | None] = {}
+
+    def get(key: str) -> System | None:
         if key not in SYSTEMS:
             raise ValueError(f"unknown system {key!r}; choose from {sorted(SYSTEMS)} or rrf:a+b")
         if key not in built:
-            built[key] = SYSTEMS[key](dataset, depth)
+            try:
+                built[key] = SYSTEMS[key](dataset, depth)
+            except SystemUnavailable as exc:
+                print(f"{dataset.name}: skipping {key}: {exc}", file=sys.stderr)
+                built[key] = None
         return built[key]
 
     systems = []
     for spec in specs:
         if spec.startswith("rrf:"):
-            parts = [p for p in spec[4:].split("+") if p]
+            parts = _rrf_parts(spec[4:])
             if len(parts) < 2:
                 raise ValueError(f"{spec!r}: rrf needs two or more systems, e.g. rrf:bm25+use")
-            systems.append(rrf_system([get(p) for p in parts], depth))
-        else:
-            systems.append(get(spec))
+            found = [get(p) for p in parts]
+            if all(found):
+                systems.append(rrf_system(found, depth))
+        elif (system := get(spec)) is not None:
+            systems.append(system)
     return systems
 
 
@@ -310,8 +347,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.eval_run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["cranfield", "qbqtc-v1-pooled"])
-    parser.add_argument("--systems", nargs="+", default=["bm25", "use", "rrf:bm25+use"])
+    parser.add_argument("--datasets", nargs="+", default=["cranfield", "qbqtc-v1-pooled"],
+                        help=f"evaluation sets: {', '.join(EVAL_DATASETS)}")
+    parser.add_argument("--systems", nargs="+", default=DEFAULT_SYSTEMS,
+                        help=f"default: {' '.join(DEFAULT_SYSTEMS)}")
+    parser.add_argument("--model", default=None,
+                        help="bi-encoder directory for the dense systems (default: embedded MiniLM)")
+    parser.add_argument("--reranker", default=None,
+                        help="BertSim directory; dense-flat+rerank is skipped without it")
+    parser.add_argument("--rerank-candidates", type=int, default=CURVE_MAX_K,
+                        help="dense hits the reranker reorders (default 100, at least --depth)")
     parser.add_argument("--k", default=",".join(map(str, DEFAULT_KS)),
                         help="recall cut-offs, comma-separated (default 1,10,100)")
     parser.add_argument("--depth", type=int, default=CURVE_MAX_K,
@@ -326,9 +371,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m benchmarks.eval_run " + shlex.join(
         list(argv) if argv is not None else sys.argv[1:]
     )
+    from benchmarks.dense_systems import DenseOptions, register_dense_systems
+
+    register_dense_systems(DenseOptions(args.model, args.reranker, args.rerank_candidates))
     for name in args.datasets:
         dataset = load_eval_dataset(name)
         systems = build_systems(args.systems, dataset, args.depth)
+        if not systems:
+            print(f"{name}: no system could be built; nothing written", file=sys.stderr)
+            continue
         report = run_benchmark(dataset, systems, command, ks=ks)
         for path in write_report(report, args.out, merge=args.merge):
             print(path)
@@ -336,4 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, so that this run and benchmarks.dense_systems share one
+    # registry (under ``python -m`` this file is also loaded as ``__main__``, a second copy).
+    from benchmarks.eval_run import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,215 @@
+"""Our dense retrieval as benchmark systems: ``dense-flat``, ``dense-hnsw``, ``dense-ivf``, and
+``dense-flat+rerank`` (dense candidates reordered by a BertSim cross-encoder).
+
+Each system builds a real index directory of the data set's corpus with
+``index_build.build_index`` and searches it through ``retrieval.Retriever``, exactly as users
+do. Indexes live in the evaluation cache, never in the repository::
+
+    $ADRECALL_CACHE/eval/indexes/<dataset>-<corpus sha256[:16]>-<weights sha256[:16]>/
+        corpus.parquet   the texts indexed (ad_id = doc id, text = ``EvalDataset.doc_texts()``)
+        flat/ hnsw/ ivf/ one index directory per type
+
+so a rerun with the same corpus and model weights loads them instead of encoding again. A
+doc whose text is empty after adrecall's text normalisation cannot be embedded; it is left
+out of the index (so it is never found) and counted in the system's model description.
+
+``register_dense_systems(DenseOptions(model=..., reranker=..., candidates=...))`` (re)binds
+the systems to the options of a run; the runner calls it from its command line
+(``--model DIR``, ``--reranker DIR``, ``--rerank-candidates K``). Without a reranker the
+rerank system raises ``SystemUnavailable`` and the runner skips it with that message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from adrecall.models import DEFAULT_MODEL
+from adrecall.textnorm import normalize_text
+from benchmarks.datasets import EvalDataset, cache_root
+from benchmarks.eval_run import RunResults, System, SystemUnavailable, register_system
+from index_build.build_job import build_index
+from retrieval.encoder import Encoder
+from retrieval.evaluation import search_run
+from retrieval.faiss_index import INDEX_TYPES
+from retrieval.index_store import IndexFormatError
+from retrieval.retriever import Reranker, Retriever
+
+CORPUS_FILE = "corpus.parquet"
+
+
+@dataclass(frozen=True)
+class DenseOptions:
+    """Settings shared by the dense systems of one run.
+
+    ``model``: bi-encoder directory (``None``: the embedded all-MiniLM-L6-v2). ``reranker``: a
+    BertSim directory or any object with ``score(query, texts)``. ``candidates``: how many
+    dense hits the reranker reorders (at least the run's depth, see ``build_dense_rerank``).
+    """
+
+    model: str | None = None
+    reranker: str | Path | Reranker | None = None
+    candidates: int = 100
+    batch_size: int = 128
+
+
+@lru_cache(maxsize=4)
+def load_encoder(model: str | None) -> Encoder:
+    """The bi-encoder, loaded once per run and shared by every dense system."""
+    return Encoder(model)
+
+
+def model_name(encoder: Encoder) -> str:
+    """Short name of the bi-encoder for system names and tables."""
+    if encoder.label == DEFAULT_MODEL:
+        return "all-MiniLM-L6-v2"
+    return Path(encoder.label).name
+
+
+def indexable_corpus(dataset: EvalDataset, normalize: bool = True) -> tuple[list[str], list[str], list[str]]:
+    """``(doc_ids, texts, dropped_ids)``: docs that can be embedded, and those left out."""
+    ids, texts, dropped = [], [], []
+    for doc_id, text in zip(dataset.doc_ids(), dataset.doc_texts()):
+        if (normalize_text(text) if normalize else text.strip()):
+            ids.append(doc_id)
+            texts.append(text)
+        else:
+            dropped.append(doc_id)
+    return ids, texts, dropped
+
+
+def corpus_sha256(doc_ids: list[str], texts: list[str]) -> str:
+    """Checksum of the indexed corpus (ids and texts, in order)."""
+    digest = hashlib.sha256()
+    for doc_id, text in zip(doc_ids, texts):
+        digest.update(json.dumps([doc_id, text], ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedIndex:
+    """An index directory of a data set's corpus and what went into it."""
+
+    path: Path
+    built_now: bool
+    n_indexed: int
+    dropped: list[str]
+
+
+def cached_index(dataset: EvalDataset, index_type: str, encoder: Encoder) -> CachedIndex:
+    """The ``index_type`` index of ``dataset``'s corpus under ``encoder``, built if not cached."""
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r}; choose one of {INDEX_TYPES}")
+    ids, texts, dropped = indexable_corpus(dataset, encoder.normalize_text)
+    if not ids:
+        raise ValueError(f"{dataset.name}: no doc has text that can be embedded")
+    key = f"{dataset.name}-{corpus_sha256(ids, texts)[:16]}-{encoder.weights_sha256[:16]}"
+    folder = cache_root() / "indexes" / key
+    corpus_path = folder / CORPUS_FILE
+    if not corpus_path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{CORPUS_FILE}.tmp"
+        pq.write_table(pa.table({"ad_id": ids, "text": texts}), partial)
+        partial.replace(corpus_path)
+    out = folder / index_type
+    built_now = not (out / "manifest.json").is_file()
+    if built_now:
+        print(f"{dataset.name}: building the {index_type} index of {len(ids):,} docs in {out}",
+              file=sys.stderr)
+        build_index(corpus_path, out, model=encoder, index_type=index_type, resume=True,
+                    show_progress=sys.stderr.isatty())
+    return CachedIndex(out, built_now, len(ids), dropped)
+
+
+def _load(index: CachedIndex, encoder: Encoder, **kwargs) -> Retriever:
+    try:
+        return Retriever.load(index.path, model=encoder, **kwargs)
+    except IndexFormatError as exc:
+        raise IndexFormatError(f"{exc}; delete {index.path} to rebuild it") from exc
+
+
+def _describe(encoder: Encoder, retriever: Retriever, index: CachedIndex) -> str:
+    manifest = retriever.manifest
+    dropped = (f"; {len(index.dropped)} doc(s) empty after text normalisation left out "
+               f"({', '.join(index.dropped[:5])})" if index.dropped else "")
+    return (
+        f"adrecall bi-encoder {model_name(encoder)} (weights {encoder.weights_sha256[:12]}, "
+        f"{encoder.dimension}-d, max {encoder.max_length} tokens, text normalisation "
+        f"{'on' if encoder.normalize_text else 'off'}); FAISS {manifest.factory}"
+        + (f" {manifest.search_params}" if manifest.search_params else "")
+        + f"; {index.n_indexed:,} docs indexed{dropped}"
+    )
+
+
+def build_dense(
+    dataset: EvalDataset, depth: int, index_type: str, options: DenseOptions
+) -> System:
+    """Dense retrieval over a cached ``index_type`` index; ``build_s`` is the index's full
+    build time (encoding included) as its manifest records it, even when loaded from cache."""
+    encoder = load_encoder(options.model)
+    index = cached_index(dataset, index_type, encoder)
+    retriever = _load(index, encoder)
+
+    def search(queries: dict[str, str]) -> RunResults:
+        return search_run(retriever, queries, depth, options.batch_size)
+
+    name = f"dense-{index_type}" + ("" if options.model is None else f" [{model_name(encoder)}]")
+    return System(name, _describe(encoder, retriever, index), search,
+                  retriever.manifest.build_seconds)
+
+
+def build_dense_rerank(dataset: EvalDataset, depth: int, options: DenseOptions) -> System:
+    """Exact dense retrieval, then the reranker reorders the top ``max(candidates, depth)``."""
+    if options.reranker is None:
+        raise SystemUnavailable(
+            "it needs a trained BertSim model: pass --reranker DIR (a directory saved by "
+            "`adrecall train-reranker`)"
+        )
+    started = time.perf_counter()
+    reranker, reranker_name = _reranker(options.reranker)
+    candidates = max(options.candidates, depth)
+    if options.candidates < depth:
+        print(f"note: reranking {candidates} candidates, the run's depth, not "
+              f"{options.candidates}", file=sys.stderr)
+    encoder = load_encoder(options.model)
+    index = cached_index(dataset, "flat", encoder)
+    retriever = _load(index, encoder, reranker=reranker, candidates=candidates)
+
+    def search(queries: dict[str, str]) -> RunResults:
+        return search_run(retriever, queries, depth, options.batch_size)
+
+    name = "dense-flat+rerank" + ("" if options.model is None else f" [{model_name(encoder)}]")
+    model = f"{_describe(encoder, retriever, index)}; reranked by {reranker_name}, top {candidates}"
+    build_s = retriever.manifest.build_seconds + time.perf_counter() - started
+    return System(name, model, search, build_s)
+
+
+def _reranker(spec: str | Path | Reranker) -> tuple[Reranker, str]:
+    if hasattr(spec, "score"):
+        return spec, type(spec).__name__  # type: ignore[return-value]
+    from rerank import BertSim  # only this system needs torch's cross-encoder code
+
+    return BertSim.load(spec), f"BertSim {Path(spec).resolve()}"
+
+
+def register_dense_systems(options: DenseOptions | None = None) -> None:
+    """Register (or rebind) the dense systems to ``options``."""
+    options = options or DenseOptions()
+    for index_type in INDEX_TYPES:
+        register_system(
+            f"dense-{index_type}",
+            lambda dataset, depth, t=index_type: build_dense(dataset, depth, t, options),
+        )
+    register_system("dense-flat+rerank", lambda d, depth: build_dense_rerank(d, depth, options))
+
+
+register_dense_systems()

@@ -1,4 +1,5 @@
-from adrecall.cli import main
 import sys
+
+from adrecall.cli import main
 
 sys.exit(main())

@@ -29,7 +29,14 @@ from index_build.shards import (
     write_shard,
 )
 from retrieval.encoder import Encoder
-from retrieval.faiss_index import METRIC, IndexSpec, create_index, index_spec, train_index, training_size
+from retrieval.faiss_index import (
+    METRIC,
+    IndexSpec,
+    create_index,
+    index_spec,
+    train_index,
+    training_size,
+)
 from retrieval.index_store import (
     ADS_FILE,
     ADS_SCHEMA,

@@ -1,17 +1,25 @@
-"""``adrecall search``: query an index directory from the shell."""
+"""``adrecall search`` and ``adrecall eval``: query or evaluate an index directory from the shell."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import sys
 import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
 
 from retrieval.retriever import Hit, Retriever
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``search`` subcommand."""
+    """Add the ``search`` and ``eval`` subcommands."""
+    _register_search(subparsers)
+    _register_eval(subparsers)
+
+
+def _register_search(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "search",
         help="search an index with one or more queries",
@@ -27,15 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load_retriever(args: argparse.Namespace) -> Retriever:
     reranker = None
     if args.reranker:
         from rerank import BertSim  # the command line may join the packages; the API does not
 
         reranker = BertSim.load(args.reranker)
-    retriever = Retriever.load(
-        args.index, model=args.model, reranker=reranker, candidates=args.candidates
-    )
+    return Retriever.load(args.index, model=args.model, reranker=reranker, candidates=args.candidates)
+
+
+def _run(args: argparse.Namespace) -> int:
+    retriever = _load_retriever(args)
     results = retriever.search(list(args.queries), k=args.k)
     for query, hits in zip(args.queries, results):
         if args.json:
@@ -69,3 +79,65 @@ def _clip(text: str, columns: int) -> str:
         kept.append(char)
         used += cells
     return "".join(kept)
+
+
+def _register_eval(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="recall@k, MRR, nDCG and MAP of an index on your own judged queries",
+        description="Search every query of a queries file and score the hits against graded "
+        "relevance judgements (qrels). Queries: JSON lines with '_id' (or 'query_id') and "
+        "'text'. Qrels: TSV with the header query-id, corpus-id, score (or query_id, ad_id, "
+        "score); the corpus ids are the index's ad ids; score >= 1 is relevant.",
+    )
+    parser.add_argument("--index", required=True, help="index directory written by `adrecall build`")
+    parser.add_argument("--queries", required=True, help="queries .jsonl")
+    parser.add_argument("--qrels", required=True, help="qrels .tsv")
+    parser.add_argument("--k", type=_cutoffs, default=[1, 10, 100], help="recall cut-offs, comma-separated (default 1,10,100)")
+    parser.add_argument("--model", default=None, help="model directory (default: the one the index was built with)")
+    parser.add_argument("--reranker", default=None, help="BertSim directory to rerank the candidates")
+    parser.add_argument("--candidates", type=int, default=100, help="candidates reranked per query (default 100)")
+    parser.add_argument("--batch-size", type=int, default=128, help="queries per model forward pass (default 128)")
+    parser.add_argument("--json", metavar="FILE", default=None, help="also write the result as JSON to FILE")
+    parser.add_argument("--per-query", action="store_true", help="include every query's metrics in the JSON")
+    parser.set_defaults(func=_run_eval)
+
+
+def _cutoffs(value: str) -> list[int]:
+    try:
+        ks = sorted({int(k) for k in value.split(",") if k.strip()})
+    except ValueError:
+        ks = []
+    if not ks or ks[0] < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of positive integers")
+    return ks
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from retrieval.evaluation import evaluate_retriever, read_qrels, read_queries
+
+    queries = read_queries(args.queries)
+    qrels = read_qrels(args.qrels)  # both read before the model loads: bad files fail fast
+    retriever = _load_retriever(args)
+    result = evaluate_retriever(retriever, queries, qrels, ks=args.k, batch_size=args.batch_size)
+    settings = result.settings
+    print(
+        f"index {args.index}: {settings['index_ads']:,} ads, {settings['index_type']}, model "
+        f"{settings['model']}" + (f", reranked by {args.reranker}" if args.reranker else "")
+    )
+    print(result.table())
+    missing = settings["missing_relevant_doc_ids"]
+    if missing:
+        print(f"warning: {len(missing)} relevant doc id(s) of the qrels are not ad ids of the "
+              f"index (e.g. {missing[:5]}); they count as not found", file=sys.stderr)
+    if args.json:
+        report = {
+            "index": str(args.index), "queries": str(args.queries), "qrels": str(args.qrels),
+            "reranker": args.reranker,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **result.to_dict(per_query=args.per_query),
+        }
+        path = Path(args.json)
+        path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

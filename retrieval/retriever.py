@@ -121,7 +121,7 @@ class Retriever:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         single = isinstance(queries, str)
-        texts = [queries] if single else list(queries)
+        texts: list[str] = [queries] if isinstance(queries, str) else list(queries)
         if not texts:
             return []
         vectors = self.encoder.encode(texts, batch_size=batch_size)

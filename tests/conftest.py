@@ -53,8 +53,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
         frame.to_csv(path, sep="\t", index=False)
     elif suffix == ".jsonl":
         with open(path, "w", encoding="utf-8") as handle:
-            for record in frame.to_dict("records"):
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in frame.to_dict("records"))
     elif suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from pathlib import Path
 
 import pandas as pd
@@ -25,8 +27,8 @@ def test_every_format_yields_the_same_ads_in_chunks(
     chunks = list(source.chunks(chunk_rows=5))
     assert [len(c) for c in chunks] == [5, 5, 2]
     assert [c.first_row for c in chunks] == [0, 5, 10]
-    assert sum((c.ad_ids for c in chunks), []) == ads_frame["ad_id"].tolist()
-    assert sum((c.texts for c in chunks), []) == ads_frame["text"].tolist()
+    assert functools.reduce(operator.iadd, (c.ad_ids for c in chunks), []) == ads_frame["ad_id"].tolist()
+    assert functools.reduce(operator.iadd, (c.texts for c in chunks), []) == ads_frame["text"].tolist()
     metadata = [json.loads(m) for c in chunks for m in c.metadata]
     assert [m["industry"] for m in metadata] == ads_frame["industry"].tolist()
 

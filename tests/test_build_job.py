@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import index_build.build_job as build_job
+from index_build import build_job
 from index_build.build_job import build_index
 from index_build.checkpoint import CheckpointError, checkpoint_dir
 from retrieval.encoder import Encoder
@@ -33,7 +33,7 @@ def test_summary_and_manifest(tmp_path: Path, ads_csv: Path, encoder: Encoder) -
     assert manifest.count == 12 and manifest.metric == "inner_product"
     assert manifest.factory == "IDMap2,Flat" and manifest.normalize_text is True
     assert set(manifest.files) == {"index.faiss", "ads.parquet"}
-    assert list(manifest.sources.values())[0] != ""
+    assert next(iter(manifest.sources.values())) != ""
     assert not checkpoint_dir(out).exists(), "the checkpoint is removed after a successful build"
 
 

@@ -69,7 +69,7 @@ def test_other_model_weights_are_refused(copy_of: Path, encoder: Encoder) -> Non
 def test_other_dimension_is_refused(copy_of: Path, tmp_path: Path) -> None:
     tiny = tmp_path / "tiny-bert"
     vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cheap", "flights"]))
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ncheap\nflights")
     BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(tiny)
     config = BertConfig(vocab_size=7, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)

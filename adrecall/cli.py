@@ -12,7 +12,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("index_build.commands", "retrieval.commands", "rerank.commands")
+COMMAND_MODULES = (
+    "index_build.commands",
+    "retrieval.commands",
+    "rerank.commands",
+    "encoder_training.commands",
+    "domain_adapt.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -154,15 +154,6 @@ class IdCheck:
     missing_judged: list[str]
     missing_relevant: list[str]
 
-    def warning(self) -> str | None:
-        """One line for the user when some relevant docs cannot be found, else ``None``."""
-        if not self.missing_relevant:
-            return None
-        return (
-            f"{len(self.missing_relevant)} relevant doc id(s) of the qrels are not ad ids of "
-            f"the index (e.g. {self.missing_relevant[:5]}); they count as not found"
-        )
-
 
 def check_ids(
     queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]], ad_ids: Iterable[str],

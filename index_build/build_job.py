@@ -46,6 +46,7 @@ from retrieval.index_store import (
     staged_index_dir,
     write_manifest,
 )
+from retrieval.whitening import WHITENING_FILE, Whitening, fit_whitening
 
 
 @dataclass(frozen=True)
@@ -79,18 +80,25 @@ def build_index(
     normalize_text: bool = True,
     resume: bool = False,
     show_progress: bool = True,
+    whiten: bool = False,
+    whiten_dim: int | None = None,
+    whiten_sample: int = 100_000,
 ) -> BuildSummary:
     """Embed every ad of the table ``ads`` and write a searchable index directory at ``out``.
 
     A killed build keeps its finished chunks in ``<out>.partial``; calling again with
     ``resume=True`` (and the same settings) encodes only the rest, never adding an ad twice.
-    Passing an :class:`Encoder` as ``model`` reuses a loaded model.
+    Passing an :class:`Encoder` as ``model`` reuses a loaded model. ``whiten`` fits
+    BERT-whitening on up to ``whiten_sample`` ad vectors (keeping ``whiten_dim`` dimensions,
+    default all) and stores it in the index, which then applies it to every query.
     """
     started = time.perf_counter()
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    if whiten_dim is not None and not whiten:
+        raise ValueError("whiten_dim is set but whiten is off; pass --whiten with --whiten-dim")
     source = AdSource(Path(ads), id_column, text_column)
     out = Path(out)
     count = source.scan()
@@ -111,9 +119,15 @@ def build_index(
     checkpoint = open_checkpoint(out, state, resume)
 
     shards, resumed = _encode_shards(source, encoder, checkpoint, count, chunk_rows, batch_size, show_progress)
+    whitening = None
+    if whiten:
+        sample = _training_sample(checkpoint, shards, whiten_sample)
+        whitening = fit_whitening(sample, whiten_dim)
     with staged_index_dir(out) as staging:
-        index = _assemble_index(spec, encoder.dimension, checkpoint, shards)
+        index = _assemble_index(spec, encoder.dimension, checkpoint, shards, whitening)
         faiss.write_index(index, str(staging / INDEX_FILE))
+        if whitening is not None:
+            whitening.save(staging / WHITENING_FILE)
         _write_ads_table(staging / ADS_FILE, checkpoint, shards)
         seconds = time.perf_counter() - started
         write_manifest(
@@ -121,12 +135,16 @@ def build_index(
             Manifest(
                 model=encoder.label,
                 model_sha256=encoder.weights_sha256,
-                dimension=encoder.dimension,
+                dimension=index.d,
+                model_dimension=encoder.dimension,
                 metric=METRIC,
                 normalize_text=normalize_text,
                 index_type=spec.index_type,
                 factory=spec.factory,
                 search_params=spec.search_params,
+                whitening=(
+                    {"dim": whitening.output_dim, "fit_count": len(sample)} if whitening else None
+                ),
                 count=count,
                 built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 build_seconds=round(seconds, 3),
@@ -138,7 +156,7 @@ def build_index(
     return BuildSummary(
         out=str(out),
         count=count,
-        dimension=encoder.dimension,
+        dimension=index.d,
         index_type=spec.index_type,
         seconds=round(seconds, 3),
         ads_per_second=round((count - resumed) / seconds, 1) if seconds > 0 else 0.0,
@@ -174,14 +192,22 @@ def _encode_shards(
 
 
 def _assemble_index(
-    spec: IndexSpec, dimension: int, checkpoint: Path, shards: list[ShardInfo]
+    spec: IndexSpec,
+    dimension: int,
+    checkpoint: Path,
+    shards: list[ShardInfo],
+    whitening: Whitening | None,
 ) -> faiss.Index:
-    index = create_index(spec, dimension)
+    def transform(vectors: np.ndarray) -> np.ndarray:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return whitening.apply(vectors) if whitening is not None else vectors
+
+    index = create_index(spec, whitening.output_dim if whitening is not None else dimension)
     wanted = training_size(spec)
     if wanted:
-        train_index(index, _training_sample(checkpoint, shards, wanted))
+        train_index(index, transform(_training_sample(checkpoint, shards, wanted)))
     for info in shards:
-        vectors = np.ascontiguousarray(read_shard_vectors(checkpoint, info.number))
+        vectors = transform(read_shard_vectors(checkpoint, info.number))
         ids = read_shard_rows(checkpoint, info.number).column("faiss_id").to_numpy()
         index.add_with_ids(vectors, ids)
     return index

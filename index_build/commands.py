@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--id-column", default="ad_id", help="column holding the ad id (default ad_id)")
     parser.add_argument("--text-column", default="text", help="column holding the ad text (default text)")
     parser.add_argument("--no-normalize", action="store_true", help="embed texts as they are, without the text normalisation")
+    parser.add_argument("--whiten", action="store_true", help="fit BERT-whitening on the ads and apply it to ads and queries")
+    parser.add_argument("--whiten-dim", type=int, default=None, help="keep this many whitened dimensions (default: all)")
     parser.add_argument("--resume", action="store_true", help="continue a build that was killed, from its checkpoint")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -44,6 +46,8 @@ def _run(args: argparse.Namespace) -> int:
         normalize_text=not args.no_normalize,
         resume=args.resume,
         show_progress=not args.quiet,
+        whiten=args.whiten,
+        whiten_dim=args.whiten_dim,
     )
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))

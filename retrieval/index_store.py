@@ -7,6 +7,7 @@ Layout::
                       FAISS factory, count, build time, source and file checksums)
       index.faiss     the FAISS index; ids are the ``faiss_id`` column of ads.parquet
       ads.parquet     faiss_id (int64), ad_id (string), text (string), metadata (JSON string)
+      whitening.npz   only for whitened indexes: mean and transform applied to ads and queries
 
 A new index is written into a hidden sibling directory and renamed into place, so a crash
 mid-write leaves the previous index as it was.
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adrecall.checksums import file_sha256
+from retrieval.whitening import WHITENING_FILE, Whitening
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -50,6 +52,7 @@ class Manifest:
     model: str
     model_sha256: str
     dimension: int
+    model_dimension: int
     metric: str
     normalize_text: bool
     index_type: str
@@ -58,6 +61,7 @@ class Manifest:
     built_at: str
     build_seconds: float
     search_params: dict[str, int] = field(default_factory=dict)
+    whitening: dict[str, int] | None = None
     sources: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -84,7 +88,7 @@ class Manifest:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-_OPTIONAL = {"search_params", "sources", "files", "format_version"}
+_OPTIONAL = {"search_params", "whitening", "sources", "files", "format_version"}
 
 
 @contextmanager
@@ -141,7 +145,8 @@ def read_manifest(path: str | Path) -> Manifest:
 def verify_files(path: str | Path, manifest: Manifest) -> None:
     """Refuse an index whose files are missing or differ from their recorded checksums."""
     path = Path(path)
-    for name in (INDEX_FILE, ADS_FILE):
+    required = [INDEX_FILE, ADS_FILE] + ([WHITENING_FILE] if manifest.whitening else [])
+    for name in required:
         if name not in manifest.files:
             raise IndexFormatError(f"{path}: manifest records no checksum for {name}; rebuild")
     for name, expected in manifest.files.items():
@@ -155,10 +160,18 @@ def verify_files(path: str | Path, manifest: Manifest) -> None:
             )
 
 
-def read_index_dir(
-    path: str | Path, verify: bool = True
-) -> tuple[faiss.Index, pa.Table, Manifest]:
-    """Load the FAISS index, the ads table and the manifest of an index directory."""
+@dataclass
+class IndexParts:
+    """What an index directory holds, loaded."""
+
+    index: faiss.Index
+    ads: pa.Table
+    manifest: Manifest
+    whitening: Whitening | None
+
+
+def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
+    """Load the FAISS index, ads table, manifest and whitening of an index directory."""
     path = Path(path)
     manifest = read_manifest(path)
     if verify:
@@ -174,7 +187,17 @@ def read_index_dir(
         raise IndexFormatError(
             f"{path}: index dimension {index.d} differs from the manifest's {manifest.dimension}"
         )
-    return index, ads, manifest
+    whitening = None
+    if manifest.whitening:
+        if not (path / WHITENING_FILE).is_file():
+            raise IndexFormatError(f"{path}: {WHITENING_FILE} is missing; rebuild the index")
+        whitening = Whitening.load(path / WHITENING_FILE)
+        if (whitening.input_dim, whitening.output_dim) != (manifest.model_dimension, manifest.dimension):
+            raise IndexFormatError(
+                f"{path}: the whitening maps {whitening.input_dim} to {whitening.output_dim} "
+                f"dimensions, the manifest says {manifest.model_dimension} to {manifest.dimension}"
+            )
+    return IndexParts(index, ads, manifest, whitening)
 
 
 def directory_bytes(path: str | Path) -> int:

@@ -19,6 +19,7 @@ from adrecall.models import DEFAULT_MODEL
 from retrieval.encoder import Encoder
 from retrieval.faiss_index import apply_search_params
 from retrieval.index_store import IndexFormatError, Manifest, read_index_dir
+from retrieval.whitening import Whitening
 
 
 class Reranker(Protocol):
@@ -63,8 +64,15 @@ class Retriever:
         *,
         reranker: Reranker | None = None,
         candidates: int = 100,
+        whitening: Whitening | None = None,
     ) -> None:
         check_encoder_matches(manifest, encoder)
+        if bool(manifest.whitening) != (whitening is not None):
+            raise IndexFormatError(
+                "the index was built with whitening; pass its transform (Retriever.load does)"
+                if manifest.whitening
+                else "the index was built without whitening but a whitening transform was given"
+            )
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.index = index
@@ -73,6 +81,7 @@ class Retriever:
         self.encoder = encoder
         self.reranker = reranker
         self.candidates = candidates
+        self.whitening = whitening
         ids = ads.column("faiss_id").to_numpy()
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
@@ -93,14 +102,23 @@ class Retriever:
         ``search_params`` overrides the stored ones (``nprobe`` for IVF, ``efSearch`` for
         HNSW). ``verify`` checks every file against its checksum first.
         """
-        index, ads, manifest = read_index_dir(path, verify=verify)
+        parts = read_index_dir(path, verify=verify)
         if search_params:
-            apply_search_params(index, search_params)
+            apply_search_params(parts.index, search_params)
+        manifest = parts.manifest
         if isinstance(model, Encoder):
             encoder = model
         else:
             encoder = Encoder(_model_for(manifest, model, path), normalize_text=manifest.normalize_text)
-        return cls(index, ads, manifest, encoder, reranker=reranker, candidates=candidates)
+        return cls(
+            parts.index,
+            parts.ads,
+            manifest,
+            encoder,
+            reranker=reranker,
+            candidates=candidates,
+            whitening=parts.whitening,
+        )
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -131,12 +149,20 @@ class Retriever:
         return results[0] if single else results
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Raw FAISS search on already encoded query vectors: ``(scores, faiss_ids)``."""
+        """FAISS search on query vectors from the encoder: ``(scores, faiss_ids)``.
+
+        ``vectors`` are the encoder's raw output; a whitened index whitens them here, so no
+        query can reach it unwhitened.
+        """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dimension:
+        expected = self.manifest.model_dimension
+        if vectors.ndim != 2 or vectors.shape[1] != expected:
             raise ValueError(
-                f"query vectors have shape {vectors.shape}; expected (n, {self.manifest.dimension})"
+                f"query vectors have shape {vectors.shape}; expected (n, {expected}), "
+                "the encoder's output"
             )
+        if self.whitening is not None:
+            vectors = self.whitening.apply(vectors)
         return self.index.search(vectors, min(k, max(len(self), 1)))
 
     def _hits(self, query: str, scores: np.ndarray, ids: np.ndarray, k: int) -> list[Hit]:
@@ -174,9 +200,9 @@ class Retriever:
 
 def check_encoder_matches(manifest: Manifest, encoder: Encoder) -> None:
     """Refuse an encoder whose weights or dimension differ from the index's."""
-    if encoder.dimension != manifest.dimension:
+    if encoder.dimension != manifest.model_dimension:
         raise IndexFormatError(
-            f"the index holds {manifest.dimension}-dimensional vectors but model "
+            f"the index holds {manifest.model_dimension}-dimensional vectors but model "
             f"{encoder.label} makes {encoder.dimension}-dimensional ones; use the index's model "
             f"({manifest.model})"
         )

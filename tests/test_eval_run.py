@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks.datasets import EvalDataset
@@ -61,3 +62,56 @@ def test_unknown_system_names_the_choices():
         build_systems(["nope"], _toy(), 10)
     with pytest.raises(ValueError, match="two or more"):
         build_systems(["rrf:bm25"], _toy(), 10)
+
+
+def test_names_with_plus_and_unavailable_systems_are_skipped(monkeypatch, capsys):
+    from benchmarks import eval_run
+
+    def unavailable(dataset, depth):
+        raise eval_run.SystemUnavailable("it needs --thing")
+
+    monkeypatch.setitem(eval_run.SYSTEMS, "abc", lambda d, n: _fixed("abc", ["a", "b", "c"]))
+    monkeypatch.setitem(eval_run.SYSTEMS, "abc+x", lambda d, n: _fixed("abc+x", ["c", "a"]))
+    monkeypatch.setitem(eval_run.SYSTEMS, "gone", unavailable)
+    systems = build_systems(["abc", "rrf:abc+abc+x", "gone", "rrf:abc+gone"], _toy(), 10)
+    assert [s.name for s in systems] == ["abc", "RRF(abc + abc+x)"]
+    assert "toy: skipping gone: it needs --thing" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="loose"):
+        eval_run.register_system("a+", unavailable)
+
+
+class _Shortest:
+    def score(self, query, texts):
+        return -np.array([len(t) for t in texts], dtype=float)
+
+
+def test_dense_systems_build_cached_indexes(monkeypatch, tmp_path, capsys):
+    from benchmarks.dense_systems import (
+        DenseOptions,
+        cached_index,
+        load_encoder,
+        register_dense_systems,
+    )
+
+    monkeypatch.setenv("ADRECALL_CACHE", str(tmp_path))
+    data = _toy()
+    data.corpus["d"] = "!!!"  # empty after text normalisation: left out of the index
+    register_dense_systems()
+    systems = build_systems(["dense-flat", "dense-ivf", "dense-flat+rerank"], data, 10)
+    assert [s.name for s in systems] == ["dense-flat", "dense-ivf"]
+    assert "skipping dense-flat+rerank: it needs a trained BertSim model" in capsys.readouterr().err
+    assert "3 docs indexed; 1 doc(s) empty after text normalisation left out (d)" in systems[0].model
+    report = run_benchmark(data, systems, command="test", ks=[1, 3])
+    assert report["systems"][0]["metrics"]["recall@3"] == 1.0  # every relevant doc is in the top 3
+    assert not cached_index(data, "flat", load_encoder(None)).built_now  # second use: cached
+    assert len(list((tmp_path / "eval" / "indexes").iterdir())) == 1
+
+    register_dense_systems(DenseOptions(reranker=_Shortest()))
+    try:
+        (reranked,) = build_systems(["dense-flat+rerank"], data, 10)
+    finally:
+        register_dense_systems()
+    run = reranked.search({"q": "wing"})
+    # shortest first: "wing flow" and "heat slab" (9 characters) tie, the dense score breaks it
+    assert [d for d, _ in run["q"]] == ["a", "c", "b"]
+    assert "reranked by _Shortest, top 100" in reranked.model

@@ -1,0 +1,427 @@
+"""Anisotropy, pooling, whitening and fine-tuning on real data (issue 4, part 4).
+
+Two stages, both reading the shared data sets (``$ADRECALL_DATASETS``) and writing only under
+``--work`` (default ``/tmp/adrecall-anisotropy``) and ``--results`` (default
+``benchmarks/results``):
+
+``train``: fine-tune the default bi-encoder on QBQTC v1 **train** only: MultipleNegativesRanking
+loss over (query, title with label >= 1) with one hard negative per row mined from an index of
+the train titles built with the base model (labelled-relevant titles and their duplicates never
+mined), QBQTC v1 dev as the per-epoch dev split, 1 epoch, bf16 autocast. The model goes to
+``<work>/finetuned``.
+
+``eval``: for raw CLS, mean pooling, first-last average, the model's own pooling, BERT-whitening
+of the model's own vectors (full, 256, 128 dims) and the fine-tuned encoder:
+
+* STS-B English and Chinese **test** Spearman of cosine against the gold score;
+* QBQTC v1 pooled retrieval (corpus = all 17,710 v1 titles) recall@10/@100 and nDCG@10 over the
+  **test_public** queries only;
+* anisotropy figures (random-pair cosine, top-1/top-10 PCA variance share) on the STS-B English
+  test sentences and on the QBQTC corpus titles.
+
+Whitening is fitted without labels: on 3,000 STS-B train sentences of the same language for
+STS-B, and on the QBQTC corpus itself for retrieval (what ``adrecall build --whiten`` does with
+the ads it indexes), so whitened anisotropy figures on the QBQTC corpus are ~0 by construction.
+
+Results: ``anisotropy.json``, ``anisotropy.md`` and ``anisotropy.png`` under ``--results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.datasets import DatasetMissing, datasets_root, load_eval_dataset
+from benchmarks.rerank_real import read_qbqtc_split, read_stsb_split
+
+WHITEN_DIMS: tuple[int | None, ...] = (None, 256, 128)
+WHITEN_FIT_SENTENCES = 3000
+BASE_VARIANTS = ("cls", "mean", "first_last_avg", "model")
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_stsb_zh_split(path: Path) -> tuple[list[str], list[str], list[float]]:
+    """Chinese STS-B ``STS-B.<split>.data``: ``s1 \\t s2 \\t score`` (split on tabs only)."""
+    first, second, scores = [], [], []
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 3:
+                raise ValueError(f"{path}: line {line_no} has {len(fields)} fields, expected 3")
+            first.append(fields[0].strip())
+            second.append(fields[1].strip())
+            scores.append(float(fields[2]))
+    return first, second, scores
+
+
+def stsb(lang: str, split: str) -> tuple[list[str], list[str], list[float]]:
+    """STS-B ``lang`` ("en"/"zh") ``split`` ("train"/"dev"/"test") as (s1, s2, score)."""
+    root = datasets_root()
+    if lang == "en":
+        path = root / "stsb_en" / f"sts-{split}.csv"
+        reader = read_stsb_split
+    else:
+        name = {"train": "train", "dev": "valid", "test": "test"}[split]
+        path = root / "stsb_zh" / f"STS-B.{name}.data"
+        reader = read_stsb_zh_split
+    if not path.is_file():
+        raise DatasetMissing(f"{path} not found; set ADRECALL_DATASETS to the shared data sets")
+    return reader(path)
+
+
+def whitening_fit_sentences(lang: str, n: int = WHITEN_FIT_SENTENCES, seed: int = 0) -> list[str]:
+    """Up to ``n`` distinct STS-B train sentences of ``lang`` (labels unused)."""
+    s1, s2, _ = stsb(lang, "train")
+    unique = list(dict.fromkeys(s for s in s1 + s2 if s))
+    return random.Random(seed).sample(unique, min(n, len(unique)))
+
+
+def qbqtc_test_public() -> tuple[list[str], list[str], list[str], dict[str, dict[str, int]]]:
+    """Pooled QBQTC v1 restricted to test_public queries: doc ids, doc texts, query ids/texts, qrels."""
+    dataset = load_eval_dataset("qbqtc-v1-pooled")
+    test_queries, _, _ = read_qbqtc_split(datasets_root() / "qbqtc" / "v1" / "test_public.json")
+    wanted = set(test_queries)
+    qids = [q for q, text in dataset.queries.items() if text in wanted]
+    qrels = {q: dataset.qrels[q] for q in qids if q in dataset.qrels}
+    return dataset.doc_ids(), dataset.doc_texts(), qids, {"texts": [dataset.queries[q] for q in qids], "qrels": qrels}  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- train stage
+
+
+def train_stage(args: argparse.Namespace) -> int:
+    """Build the mining index over QBQTC train titles, then fine-tune with MNRL + hard negatives."""
+    import pandas as pd
+
+    from encoder_training.finetune import TrainEncoderConfig, train_encoder
+    from encoder_training.pairs import pairs_from_lists
+    from index_build.build_job import build_index
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    folder = datasets_root() / "qbqtc" / "v1"
+    train = pairs_from_lists(*read_qbqtc_split(folder / "train.json"), source="qbqtc v1 train")
+    dev = pairs_from_lists(*read_qbqtc_split(folder / "dev.json"), role="dev", source="qbqtc v1 dev")
+    titles = list(dict.fromkeys(train.texts))
+    ads = work / "train_titles.csv"
+    index_dir = work / "mining-index"
+    if not (index_dir / "manifest.json").is_file():
+        pd.DataFrame({"ad_id": [f"t{i:05d}" for i in range(len(titles))], "text": titles}).to_csv(ads, index=False)
+        started = time.perf_counter()
+        summary = build_index(ads, index_dir, batch_size=128)
+        print(f"mining index: {summary.count} train titles in {time.perf_counter() - started:.0f} s", flush=True)
+    config = TrainEncoderConfig(
+        loss="mnrl",
+        epochs=1,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_seq_length=64,
+        hard_negatives=1,
+        mining_candidates=30,
+        max_train_rows=args.max_train_rows,
+        bf16=True,
+        seed=42,
+    )
+    summary = train_encoder(train, work / "finetuned", dev_pairs=dev, index=index_dir, config=config, overwrite=True)
+    print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "dev_history"}, indent=2, ensure_ascii=False))
+    return 0
+
+
+# ---------------------------------------------------------------- eval stage
+
+
+def _spearman(a: np.ndarray, b: np.ndarray, gold: Sequence[float]) -> float:
+    from scipy.stats import spearmanr
+
+    from encoder_training.diagnostics import pair_cosines
+
+    return float(spearmanr(pair_cosines(a, b), np.asarray(gold)).statistic)
+
+
+def _retrieval(docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qids: list[str], qrels: dict) -> dict[str, float]:
+    import faiss
+
+    from encoder_training.diagnostics import unit_rows
+    from retrieval.metrics import evaluate
+
+    d = np.ascontiguousarray(unit_rows(docs), dtype=np.float32)
+    q = np.ascontiguousarray(unit_rows(queries), dtype=np.float32)
+    index = faiss.IndexFlatIP(d.shape[1])
+    index.add(d)
+    scores, ids = index.search(q, 100)
+    run = {qid: [(doc_ids[i], float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+           for qid, row_ids, row_scores in zip(qids, ids, scores)}
+    result = evaluate(run, qrels, ks=(10, 100))
+    return {k: result.metrics[k] for k in ("recall@10", "recall@100", "ndcg@10")} | {"n_queries": result.n_queries}
+
+
+def _embed_all(
+    embedder, variants, texts: dict[str, list[str]], cache: Path, bf16: bool
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{part: {variant: vectors}}``, cached in ``cache`` (npz) between runs."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for part, items in texts.items():
+        path = cache / f"{part}.npz"
+        if path.is_file():
+            with np.load(path) as data:
+                if all(v in data for v in variants) and len(data[variants[0]]) == len(items):
+                    out[part] = {v: data[v] for v in variants}
+                    continue
+        started = time.perf_counter()
+        out[part] = embedder.embed(items, variants, batch_size=128, bf16=bf16, show_progress=False)
+        print(f"  embedded {part}: {len(items)} texts in {time.perf_counter() - started:.0f} s", flush=True)
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **out[part])
+    return out
+
+
+def eval_stage(args: argparse.Namespace) -> int:
+    """Measure every variant and write anisotropy.json/.md/.png."""
+    from encoder_training.diagnostics import unit_rows, variant_diagnostics
+    from encoder_training.pooling_variants import VARIANT_LABELS, PoolingEmbedder
+    from retrieval.whitening import fit_whitening
+
+    work = Path(args.work)
+    started = time.perf_counter()
+    en1, en2, en_gold = stsb("en", "test")
+    zh1, zh2, zh_gold = stsb("zh", "test")
+    doc_ids, doc_texts, qids, qb = qbqtc_test_public()
+    query_texts, qrels = qb["texts"], qb["qrels"]  # type: ignore[index]
+    en_sentences = list(dict.fromkeys(en1 + en2))
+    texts = {
+        "stsb_en_test_1": en1, "stsb_en_test_2": en2, "stsb_zh_test_1": zh1, "stsb_zh_test_2": zh2,
+        "qbqtc_docs": doc_texts, "qbqtc_queries": query_texts, "stsb_en_sentences": en_sentences,
+    }
+    fit_texts = {"fit_en": whitening_fit_sentences("en"), "fit_zh": whitening_fit_sentences("zh")}
+
+    print("base model: embedding under every pooling variant", flush=True)
+    base = PoolingEmbedder(None)
+    vecs = _embed_all(base, list(BASE_VARIANTS), {**texts, **fit_texts}, work / "emb-base", not args.fp32)
+    systems: list[dict] = []
+
+    def measure(name: str, label: str, get, dim: int) -> None:
+        """``get(part) -> vectors`` for every evaluation part."""
+        row: dict[str, object] = {"system": name, "label": label, "dimension": dim}
+        row["stsb_en_spearman"] = _spearman(get("stsb_en_test_1"), get("stsb_en_test_2"), en_gold)
+        row["stsb_zh_spearman"] = _spearman(get("stsb_zh_test_1"), get("stsb_zh_test_2"), zh_gold)
+        row["qbqtc"] = _retrieval(get("qbqtc_docs"), get("qbqtc_queries"), doc_ids, qids, qrels)
+        for part, key in (("stsb_en_sentences", "anisotropy_stsb_en"), ("qbqtc_docs", "anisotropy_qbqtc_titles")):
+            figures, _ = variant_diagnostics(name, label, get(part), n_pairs=20_000, seed=0)
+            row[key] = {
+                "random_pair_cosine_mean": figures.random_pair_cosine_mean,
+                "random_pair_cosine_std": figures.random_pair_cosine_std,
+                "top1_variance_share": figures.top1_variance_share,
+                "top10_variance_share": figures.top10_variance_share,
+                "mean_vector_norm": figures.mean_vector_norm,
+            }
+        systems.append(row)
+        print(f"  {label}: {json.dumps({k: v for k, v in row.items() if k.startswith(('stsb', 'qbqtc'))}, default=str)}", flush=True)
+
+    for variant in BASE_VARIANTS:
+        measure(variant, VARIANT_LABELS[variant], lambda part, v=variant: vecs[part][v], int(vecs["qbqtc_docs"][variant].shape[1]))
+
+    # Whitening of the model's own (unit) vectors: STS-B fitted per language on train sentences,
+    # QBQTC fitted on its corpus, as an index build does.
+    own = {part: unit_rows(v["model"]).astype(np.float32) for part, v in vecs.items()}
+    fit_for = {"stsb_en": "fit_en", "stsb_zh": "fit_zh", "qbqtc": "qbqtc_docs"}
+    for dim in WHITEN_DIMS:
+        transforms = {key: fit_whitening(own[part], dim) for key, part in fit_for.items()}
+
+        def whitened(part: str, transforms=transforms) -> np.ndarray:
+            key = "stsb_en" if part.startswith("stsb_en") else "stsb_zh" if part.startswith("stsb_zh") else "qbqtc"
+            return transforms[key].apply(own[part])
+
+        out_dim = transforms["qbqtc"].output_dim
+        label = f"whitening ({'full, ' if dim is None else ''}{out_dim})"
+        measure(f"whiten_{'full' if dim is None else dim}", label, whitened, out_dim)
+
+    finetuned = Path(args.finetuned) if args.finetuned else work / "finetuned"
+    training = None
+    if (finetuned / "modules.json").is_file():
+        print(f"fine-tuned model {finetuned}: embedding", flush=True)
+        tuned = PoolingEmbedder(finetuned)
+        tvecs = _embed_all(tuned, ["model"], texts, work / "emb-finetuned", not args.fp32)
+        measure("finetuned", "fine-tuned (MNRL, QBQTC train)", lambda part: tvecs[part]["model"], int(tvecs["qbqtc_docs"]["model"].shape[1]))
+        info = finetuned / "adrecall_training.json"
+        training = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else None
+    else:
+        print(f"no fine-tuned model at {finetuned}: run the train stage first; its row is left out", flush=True)
+
+    report = {
+        "benchmark": "anisotropy_real",
+        "model": "default (all-MiniLM-L6-v2, 384 dims, 244 CJK characters in its vocabulary)",
+        "data": {
+            "stsb_en_test_pairs": len(en_gold), "stsb_zh_test_pairs": len(zh_gold),
+            "qbqtc_corpus": len(doc_ids), "qbqtc_test_public_queries": len(qids),
+            "anisotropy_texts": {"stsb_en_sentences": len(en_sentences), "qbqtc_titles": len(doc_texts)},
+            "whitening_fit": {"stsb_en": len(fit_texts["fit_en"]), "stsb_zh": len(fit_texts["fit_zh"]),
+                              "qbqtc": f"the {len(doc_texts)} corpus titles"},
+        },
+        "settings": {"text_normalisation": True, "max_length": base.max_length, "precision": "fp32" if args.fp32 else "bf16 autocast",
+                     "random_pairs": 20_000, "first_last_avg": "mean of hidden_states[1] and [-1]"},
+        "systems": systems,
+        "training": training,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "anisotropy.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (results / "anisotropy.md").write_text(markdown(report), encoding="utf-8")
+    plot(vecs, own, results / "anisotropy.png", tvecs["qbqtc_docs"]["model"] if training is not None else None)
+    print(markdown(report))
+    return 0
+
+
+# ---------------------------------------------------------------- output
+
+
+def markdown(report: dict) -> str:
+    """The results as a Markdown page: quality table, anisotropy table, training notes."""
+    rows = report["systems"]
+    lines = [
+        "# Anisotropy, pooling, whitening and fine-tuning on real data",
+        "",
+        (f"Model: {report['model']}. Produced by `python -m benchmarks.anisotropy_real` "
+        f"(eval stage {report['seconds']:.0f} s on the shared 2-core machine, {report['settings']['precision']})."),
+        "",
+        "## Quality",
+        "",
+        "| system | dim | STS-B en test Spearman | STS-B zh test Spearman | QBQTC test_public R@10 | R@100 | nDCG@10 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        q = r["qbqtc"]
+        lines.append(
+            f"| {r['label']} | {r['dimension']} | {r['stsb_en_spearman']:.4f} | {r['stsb_zh_spearman']:.4f} "
+            f"| {q['recall@10']:.4f} | {q['recall@100']:.4f} | {q['ndcg@10']:.4f} |"
+        )
+    lines += [
+        "",
+        "## Anisotropy",
+        "",
+        ("Random-pair cosine (mean of 20,000 random pairs of different texts; 0 = isotropic) and the "
+        "share of variance in the top 1 / top 10 principal components of the unit vectors "
+        "(isotropic 384-dim vectors: about 0.003 / 0.026)."),
+        "",
+        "| system | STS-B en sentences: rand cos | top1 | top10 | QBQTC titles: rand cos | top1 | top10 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        a, b = r["anisotropy_stsb_en"], r["anisotropy_qbqtc_titles"]
+        lines.append(
+            f"| {r['label']} | {a['random_pair_cosine_mean']:.3f} | {a['top1_variance_share']:.3f} "
+            f"| {a['top10_variance_share']:.3f} | {b['random_pair_cosine_mean']:.3f} "
+            f"| {b['top1_variance_share']:.3f} | {b['top10_variance_share']:.3f} |"
+        )
+    d = report["data"]
+    lines += [
+        "",
+        "## How it was measured",
+        "",
+        (f"- STS-B: Spearman of cosine against the gold 0–5 score on the test splits "
+        f"({d['stsb_en_test_pairs']} en, {d['stsb_zh_test_pairs']} zh pairs; files split on tabs only)."),
+        (f"- QBQTC v1 pooled: corpus = all {d['qbqtc_corpus']} v1 titles (train + dev + test_public), "
+        f"queries = the {d['qbqtc_test_public_queries']} test_public queries, relevant = label >= 1; "
+        "exact inner-product search on unit vectors. Titles judged for other queries count as "
+        "non-relevant (the pool is incomplete), so absolute recall is a lower bound."),
+        (f"- Whitening (mean removal, W = U·diag(1/√s), `retrieval.whitening.fit_whitening`) of the "
+        f"model's own unit vectors, fitted without labels: on {d['whitening_fit']['stsb_en']} en / "
+        f"{d['whitening_fit']['stsb_zh']} zh STS-B train sentences for STS-B, and on the QBQTC corpus "
+        "itself for retrieval (what `adrecall build --whiten` does), so its QBQTC-title anisotropy "
+        "is ~0 by construction; its STS-B en figures are out of sample."),
+        "- first-last average = masked mean of the average of hidden_states[1] and hidden_states[-1].",
+        ("- The default model knows 244 CJK characters; most Chinese characters become [UNK], so every "
+        "Chinese figure is weak for every variant."),
+    ]
+    t = report.get("training")
+    if t:
+        cfg = t["config"]
+        base = next((r for r in rows if r["system"] == "model"), None)
+        tuned = next((r for r in rows if r["system"] == "finetuned"), None)
+        lines += [
+            "",
+            "## Fine-tuning",
+            "",
+            (f"MultipleNegativesRankingLoss on QBQTC v1 train only: {t['train_rows']} (query, title "
+            f"with label >= 1) rows, {cfg['hard_negatives']} hard negative each mined from an index "
+            f"of the train titles (top {cfg['mining_candidates']} of the base model, labelled-relevant "
+            "titles and their duplicates skipped; queries short of mined negatives filled with random "
+            f"train titles: {t['hard_negatives'].get('random_filled', 0)} rows), batch "
+            f"{cfg['batch_size']}, lr {cfg['learning_rate']:g}, {cfg['epochs']} epoch, max_seq_length "
+            f"{cfg['training_max_seq_length']}, bf16 autocast={cfg['bf16']}; {t['steps']} steps in "
+            f"{t['seconds'] / 60:.1f} min. Dev = QBQTC v1 dev, {t['primary_metric']}: "
+            f"{t['dev_before'][t['primary_metric']]:.4f} before, "
+            f"{t['best'].get(t['primary_metric'], float('nan')):.4f} at the kept epoch."),
+        ]
+        if base and tuned:
+            qb, qt = base["qbqtc"], tuned["qbqtc"]
+            lines.append(
+                f"\nChange against the base model's own pooling on QBQTC test_public: recall@10 "
+                f"{qb['recall@10']:.4f} → {qt['recall@10']:.4f} ({qt['recall@10'] - qb['recall@10']:+.4f}), "
+                f"recall@100 {qb['recall@100']:.4f} → {qt['recall@100']:.4f} "
+                f"({qt['recall@100'] - qb['recall@100']:+.4f}); STS-B en Spearman "
+                f"{base['stsb_en_spearman']:.4f} → {tuned['stsb_en_spearman']:.4f}, zh "
+                f"{base['stsb_zh_spearman']:.4f} → {tuned['stsb_zh_spearman']:.4f}."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(vecs: dict, own: dict, path: Path, tuned_docs: np.ndarray | None) -> None:
+    """Histograms of random-pair cosines on the STS-B en sentences and the QBQTC titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from encoder_training.diagnostics import random_pairs, unit_rows
+    from encoder_training.pooling_variants import VARIANT_LABELS
+
+    series = [(VARIANT_LABELS[v], {p: vecs[p][v] for p in ("stsb_en_sentences", "qbqtc_docs")}) for v in BASE_VARIANTS]
+    if tuned_docs is not None:
+        series.append(("fine-tuned", {"qbqtc_docs": tuned_docs}))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
+    bins = np.linspace(-0.4, 1, 71)
+    for ax, part, title in zip(axes, ("stsb_en_sentences", "qbqtc_docs"), ("STS-B en test sentences", "QBQTC v1 titles")):
+        for label, parts in series:
+            if part not in parts:
+                continue
+            unit = unit_rows(parts[part])
+            i, j = random_pairs(len(unit), 20_000, 0)
+            ax.hist(np.sum(unit[i] * unit[j], axis=1), bins=bins, histtype="step", label=label, density=True)
+        ax.set_title(f"random-pair cosine: {title}", fontsize=9)
+        ax.set_xlabel("cosine")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("stage", choices=("train", "eval"))
+    parser.add_argument("--work", default="/tmp/adrecall-anisotropy", help="scratch folder (never the repository)")
+    parser.add_argument("--results", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--finetuned", default=None, help="fine-tuned model folder (default <work>/finetuned)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--max-train-rows", type=int, default=None, help="subsample the MNRL rows")
+    parser.add_argument("--fp32", action="store_true", help="embed in fp32 (default bf16 autocast, ~2.7x faster)")
+    args = parser.parse_args(argv)
+    try:
+        return train_stage(args) if args.stage == "train" else eval_stage(args)
+    except DatasetMissing as exc:
+        print(f"skipped: {exc}", file=sys.stderr)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Bi-encoder diagnostics and fine-tuning (issue 4: anisotropy, whitening, training).
+
+Modules, each one concern:
+
+* ``pairs``: read and validate labelled ``(query, text, label)`` tables, split them by query.
+* ``pooling_variants``: one forward pass, four sentence vectors per text (raw CLS, mean,
+  first-last average, the model's own sentence pooling).
+* ``diagnostics``: anisotropy figures per pooling variant, a text/JSON report and a PNG
+  histogram (``adrecall diagnose``).
+* ``hard_negatives``: mine negatives for each query from a built index, never a labelled
+  relevant ad nor an exact duplicate of one.
+* ``finetune``: sentence-transformers training with MultipleNegativesRankingLoss (with mined
+  hard negatives) or CoSENT, dev evaluation each epoch, best checkpoint kept
+  (``adrecall train-encoder``).
+* ``tiny_model``: a tiny random BERT sentence-transformers folder for smoke tests.
+
+Heavy libraries (torch, sentence-transformers) are imported inside the functions that use
+them, so ``adrecall --help`` stays fast.
+"""

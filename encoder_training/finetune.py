@@ -1,0 +1,480 @@
+"""Fine-tune the bi-encoder on labelled (query, ad) pairs with sentence-transformers.
+
+Two losses (``loss=``):
+
+* ``"mnrl"``: MultipleNegativesRankingLoss over (query, relevant ad) rows, each row carrying
+  ``hard_negatives`` negatives mined from a built index (:mod:`encoder_training.hard_negatives`:
+  never an ad labelled relevant for that query nor a duplicate of one). Without an index, or
+  when a query has too few mined negatives, the gap is filled with random texts of the training
+  pairs that are not relevant to the query (counted in the summary). Batches hold no duplicate
+  texts (sentence-transformers' NO_DUPLICATES sampler), so a query never meets its own
+  positive as an in-batch negative.
+* ``"cosent"``: CoSENT on every (query, ad, graded label) pair: only the labels' order matters.
+
+The dev split (a file, or a share of the queries held out) is evaluated before training and
+after every epoch: information-retrieval nDCG@10 over the dev texts for MNRL, Spearman of
+cosine against the labels for CoSENT (both are reported when the data allow). The best epoch
+is kept and saved at ``out`` as a normal sentence-transformers folder that
+:class:`retrieval.encoder.Encoder` loads, with ``adrecall_training.json`` beside the weights
+recording settings, data and every dev figure. Texts get adrecall's normalisation, as at
+search time. ``max_seq_length`` applies to training only; the saved model keeps the base
+model's limit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adrecall.models import model_label, resolve_model_dir
+from encoder_training.pairs import (
+    PairColumns,
+    Pairs,
+    PairsError,
+    read_pairs,
+    split_by_query,
+    text_key,
+)
+
+LOSSES = ("mnrl", "cosent")
+TRAINING_FILE = "adrecall_training.json"
+
+
+@dataclass(frozen=True)
+class TrainEncoderConfig:
+    """Training settings; every field is checked when the config is made."""
+
+    loss: str = "mnrl"
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    max_seq_length: int = 64
+    relevance_threshold: float = 1.0
+    hard_negatives: int = 1
+    mining_candidates: int = 30
+    dev_fraction: float = 0.1
+    max_train_rows: int | None = None
+    max_steps: int | None = None
+    bf16: bool = False
+    normalize_text: bool = True
+    eval_batch_size: int = 64
+    seed: int = 42
+    keep_checkpoints: bool = False
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        positive_ints = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "mining_candidates": self.mining_candidates,
+            "eval_batch_size": self.eval_batch_size,
+        }
+        for name, value in positive_ints.items():
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_seq_length < 8:
+            raise ValueError(f"max_seq_length must be at least 8 tokens, got {self.max_seq_length}")
+        if self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be 0 or more, got {self.hard_negatives}")
+        if self.mining_candidates < self.hard_negatives:
+            raise ValueError(
+                f"mining_candidates ({self.mining_candidates}) must be at least hard_negatives "
+                f"({self.hard_negatives})"
+            )
+        if not 0 < self.dev_fraction < 1:
+            raise ValueError(f"dev_fraction must be between 0 and 1, got {self.dev_fraction}")
+        for name in ("max_train_rows", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 when given, got {value}")
+
+
+@dataclass
+class TrainEncoderSummary:
+    """What a training run did and how the dev figures moved."""
+
+    out: str
+    base_model: str
+    loss: str
+    train_rows: int
+    train_pairs: dict[str, object]
+    dev_pairs: dict[str, object]
+    primary_metric: str
+    dev_before: dict[str, float]
+    dev_history: list[dict[str, float]]
+    best: dict[str, float]
+    steps: int
+    seconds: float
+    rows_per_second: float
+    hard_negatives: dict[str, int] = field(default_factory=dict)
+    config: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def improvement(self) -> float:
+        """Best dev primary metric minus the base model's."""
+        return float(self.best[self.primary_metric] - self.dev_before[self.primary_metric])
+
+
+def train_encoder(
+    pairs: Pairs | str | Path,
+    out: str | Path,
+    *,
+    model: str | Path | None = None,
+    dev_pairs: Pairs | str | Path | None = None,
+    index: str | Path | None = None,
+    config: TrainEncoderConfig | None = None,
+    columns: PairColumns | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> TrainEncoderSummary:
+    """Fine-tune ``model`` on ``pairs`` and save the best dev epoch at ``out``.
+
+    ``index`` is an index directory (``adrecall build``) to mine MNRL hard negatives from.
+    ``dev_pairs`` defaults to ``config.dev_fraction`` of the queries held out of ``pairs``.
+    """
+    config = config or TrainEncoderConfig()
+    out = Path(out)
+    _check_out(out, overwrite)
+    train = pairs if isinstance(pairs, Pairs) else read_pairs(pairs, columns, role="train")
+    if dev_pairs is None:
+        train, dev = split_by_query(train, config.dev_fraction, config.seed)
+    else:
+        dev = dev_pairs if isinstance(dev_pairs, Pairs) else read_pairs(dev_pairs, columns, role="dev")
+    if index is not None and config.loss != "mnrl":
+        raise ValueError("--index mines hard negatives for --loss mnrl only; drop it for cosent")
+    model_dir = resolve_model_dir(model)
+    if index is not None and not Path(index).is_dir():
+        raise FileNotFoundError(f"index directory {str(index)!r} does not exist; build it first "
+                                "with `adrecall build` or leave --index out")
+
+    mined_stats: dict[str, int] = {}
+    negatives: dict[str, list[str]] = {}
+    if config.loss == "mnrl" and config.hard_negatives and index is not None:
+        negatives, mined_stats = _mine(index, train, config, show_progress)
+    if config.normalize_text:
+        normalized = train.normalized()
+        as_normalized = dict(zip(train.queries, normalized.queries))
+        negatives = {as_normalized[q]: _normalized_list(v) for q, v in negatives.items()}
+        train, dev = normalized, dev.normalized()
+
+    if config.loss == "mnrl":
+        rows, fill_stats = mnrl_rows(train, negatives, config.hard_negatives, config.relevance_threshold, config.seed)
+        mined_stats.update(fill_stats)
+    else:
+        rows = cosent_rows(train)
+    if config.max_train_rows is not None and len(rows["anchor" if "anchor" in rows else "sentence1"]) > config.max_train_rows:
+        rng = np.random.default_rng(config.seed)
+        n = len(next(iter(rows.values())))
+        keep = np.sort(rng.choice(n, size=config.max_train_rows, replace=False))
+        rows = {k: [v[i] for i in keep] for k, v in rows.items()}
+    n_rows = len(next(iter(rows.values())))
+    if n_rows < 2:
+        raise PairsError(
+            f"{train.source}: only {n_rows} training row(s) for loss {config.loss} (MNRL needs "
+            f"pairs with label >= {config.relevance_threshold:g}); give more labelled pairs"
+        )
+
+    st_model = _load_model(model_dir)
+    base_max_length = st_model.max_seq_length
+    st_model.max_seq_length = config.max_seq_length
+    evaluator, primary = _dev_evaluator(dev, config)
+    started = time.perf_counter()
+    dev_before = _flat(evaluator(st_model))
+    primary_key = _primary_key(evaluator, primary)
+    trainer, checkpoints = _trainer(st_model, rows, evaluator, primary_key, config, out, show_progress)
+    result = trainer.train()
+    seconds = time.perf_counter() - started
+    history = [
+        {
+            k.removeprefix("eval_"): float(v)
+            for k, v in entry.items()
+            if k in ("epoch", "step") or (k.startswith("eval_dev_") and isinstance(v, (int, float)))
+        }
+        for entry in trainer.state.log_history
+        if f"eval_{primary_key}" in entry
+    ]
+    best = max(history, key=lambda h: h[primary_key]) if history else {}
+    st_model.max_seq_length = base_max_length
+    st_model.save(str(out))
+    if not config.keep_checkpoints:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    summary = TrainEncoderSummary(
+        out=str(out),
+        base_model=model_label(model),
+        loss=config.loss,
+        train_rows=n_rows,
+        train_pairs=train.describe(config.relevance_threshold),
+        dev_pairs=dev.describe(config.relevance_threshold),
+        primary_metric=primary_key,
+        dev_before=dev_before,
+        dev_history=history,
+        best=best or dev_before,
+        steps=int(result.global_step),
+        seconds=round(seconds, 1),
+        rows_per_second=round(n_rows * config.epochs / seconds, 1) if config.max_steps is None and seconds else 0.0,
+        hard_negatives=mined_stats,
+        config={**asdict(config), "index": str(index) if index else None,
+                "training_max_seq_length": config.max_seq_length,
+                "saved_max_seq_length": base_max_length},
+    )
+    (out / TRAINING_FILE).write_text(
+        json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return summary
+
+
+# ---------------------------------------------------------------- training rows
+
+
+def mnrl_rows(
+    pairs: Pairs,
+    negatives: dict[str, list[str]],
+    n_negatives: int,
+    relevance_threshold: float = 1.0,
+    seed: int = 0,
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Columns ``anchor, positive, negative_1..n`` (one row per relevant pair).
+
+    A query's mined negatives are rotated over its rows; missing ones are filled with random
+    training texts that are not relevant to the query (never one of its relevant texts).
+    """
+    relevant = pairs.relevant_texts(relevance_threshold)
+    relevant_keys = {q: {text_key(t) for t in ts} for q, ts in relevant.items()}
+    pool = list(dict.fromkeys(pairs.texts))
+    pool_keys = [text_key(t) for t in pool]
+    rng = np.random.default_rng(seed)
+    columns: dict[str, list[str]] = {"anchor": [], "positive": []}
+    for j in range(n_negatives):
+        columns[f"negative_{j + 1}"] = []
+    stats = {"rows": 0, "mined_used": 0, "random_filled": 0}
+    row_of_query: dict[str, int] = {}
+    for query, text, label in zip(pairs.queries, pairs.texts, pairs.labels):
+        if label < relevance_threshold:
+            continue
+        k = row_of_query.get(query, 0)
+        row_of_query[query] = k + 1
+        mined = [n for n in negatives.get(query, []) if text_key(n) not in relevant_keys[query]]
+        chosen: list[str] = []
+        for j in range(n_negatives):
+            if len(mined) > j:
+                chosen.append(mined[(k * n_negatives + j) % len(mined)])
+                stats["mined_used"] += 1
+        while len(chosen) < n_negatives:
+            filler = _random_negative(pool, pool_keys, relevant_keys[query], set(chosen), rng)
+            if filler is None:
+                raise PairsError(
+                    f"{pairs.source}: no text left to serve as a negative for query {query[:60]!r}; "
+                    "give more varied pairs or fewer hard negatives"
+                )
+            chosen.append(filler)
+            stats["random_filled"] += 1
+        columns["anchor"].append(query)
+        columns["positive"].append(text)
+        for j, neg in enumerate(chosen):
+            columns[f"negative_{j + 1}"].append(neg)
+        stats["rows"] += 1
+    return columns, stats
+
+
+def _random_negative(
+    pool: list[str], keys: list[str], banned: set[str], taken: set[str], rng: np.random.Generator
+) -> str | None:
+    for _ in range(50):
+        i = int(rng.integers(len(pool)))
+        if keys[i] not in banned and pool[i] not in taken:
+            return pool[i]
+    eligible = [p for p, k in zip(pool, keys) if k not in banned and p not in taken]
+    return eligible[int(rng.integers(len(eligible)))] if eligible else None
+
+
+def cosent_rows(pairs: Pairs) -> dict[str, list[Any]]:
+    """Columns ``sentence1, sentence2, score`` (every pair, graded label as score)."""
+    return {
+        "sentence1": list(pairs.queries),
+        "sentence2": list(pairs.texts),
+        "score": [float(y) for y in pairs.labels],
+    }
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise FileExistsError(
+                f"output {str(out)!r} already exists and is not empty; pick a new --out or pass "
+                "--overwrite"
+            )
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
+
+
+def _normalized_list(texts: list[str]) -> list[str]:
+    from adrecall.textnorm import normalize_text
+
+    return [n for n in (normalize_text(t) for t in texts) if n]
+
+
+def _mine(
+    index: str | Path, train: Pairs, config: TrainEncoderConfig, show_progress: bool
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    from encoder_training.hard_negatives import mine_hard_negatives
+    from retrieval.retriever import Retriever
+
+    retriever = Retriever.load(index)
+    mined = mine_hard_negatives(
+        retriever,
+        train,
+        n_negatives=config.hard_negatives,
+        candidates=config.mining_candidates,
+        relevance_threshold=config.relevance_threshold,
+        show_progress=show_progress,
+    )
+    return mined.negatives, dict(mined.stats)
+
+
+def _load_model(model_dir: Path) -> Any:
+    from encoder_training.pooling_variants import _load
+
+    return _load(model_dir)
+
+
+def _dev_evaluator(dev: Pairs, config: TrainEncoderConfig) -> tuple[Any, Any]:
+    """A SequentialEvaluator whose last member (the primary one) matches the loss."""
+    from sentence_transformers.base.evaluation.sequential import SequentialEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import (
+        EmbeddingSimilarityEvaluator,
+        InformationRetrievalEvaluator,
+    )
+
+    ir = None
+    relevant = dev.relevant_texts(config.relevance_threshold)
+    if relevant:
+        corpus_ids: dict[str, str] = {}
+        for text in dev.texts:
+            corpus_ids.setdefault(text, f"d{len(corpus_ids)}")
+        query_ids = {q: f"q{i}" for i, q in enumerate(relevant)}
+        ir = InformationRetrievalEvaluator(
+            queries={qid: q for q, qid in query_ids.items()},
+            corpus={cid: t for t, cid in corpus_ids.items()},
+            relevant_docs={query_ids[q]: {corpus_ids[t] for t in ts} for q, ts in relevant.items()},
+            name="dev",
+            batch_size=config.eval_batch_size,
+            precision_recall_at_k=[1, 10, 100],
+            accuracy_at_k=[1, 10],
+            write_csv=False,
+        )
+    sim = None
+    if len(set(dev.labels.tolist())) > 1:
+        sim = EmbeddingSimilarityEvaluator(
+            dev.queries, dev.texts, dev.labels.tolist(), name="dev",
+            batch_size=config.eval_batch_size, write_csv=False,
+        )
+    if config.loss == "mnrl":
+        if ir is None:
+            raise PairsError(
+                f"dev pairs {dev.source} hold no pair with label >= {config.relevance_threshold:g}, "
+                "so retrieval cannot be evaluated; give a dev split with relevant pairs"
+            )
+        members, primary = [e for e in (sim, ir) if e is not None], ir
+    else:
+        if sim is None:
+            raise PairsError(
+                f"dev pairs {dev.source} all carry the same label, so Spearman is undefined; give a "
+                "dev split with graded labels"
+            )
+        members, primary = [e for e in (ir, sim) if e is not None], sim
+    return SequentialEvaluator(members), primary
+
+
+def _primary_key(evaluator: Any, primary: Any) -> str:
+    key = getattr(primary, "primary_metric", None)
+    if not key:
+        raise RuntimeError("the dev evaluator reported no primary metric")  # pragma: no cover
+    return str(key)
+
+
+def _flat(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.floating))}
+
+
+def _trainer(
+    model: Any,
+    rows: dict[str, list[Any]],
+    evaluator: Any,
+    primary_key: str,
+    config: TrainEncoderConfig,
+    out: Path,
+    show_progress: bool,
+) -> tuple[Any, Path]:
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import (
+        CoSENTLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    checkpoints = out.parent / f"{out.name}.checkpoints"
+    if checkpoints.exists():
+        shutil.rmtree(checkpoints)
+    by_steps = config.max_steps is not None
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if by_steps else -1,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,
+        bf16=config.bf16,
+        use_cpu=True,
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss == "mnrl" else BatchSamplers.BATCH_SAMPLER,
+        eval_strategy="steps" if by_steps else "epoch",
+        save_strategy="steps" if by_steps else "epoch",
+        eval_steps=config.max_steps if by_steps else None,
+        save_steps=config.max_steps if by_steps else None,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=primary_key,
+        greater_is_better=True,
+        logging_steps=max(1, min(50, config.max_steps or 50)),
+        report_to="none",
+        disable_tqdm=not show_progress,
+        dataloader_num_workers=0,
+        save_only_model=True,
+    )
+    loss = MultipleNegativesRankingLoss(model) if config.loss == "mnrl" else CoSENTLoss(model)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict(rows),
+        loss=loss,
+        evaluator=evaluator,
+    )
+    return trainer, checkpoints

@@ -9,7 +9,8 @@ do. Indexes live in the evaluation cache, never in the repository::
         corpus.parquet   the texts indexed (ad_id = doc id, text = ``EvalDataset.doc_texts()``)
         flat/ hnsw/ ivf/ one index directory per type
 
-so a rerun with the same corpus and model weights loads them instead of encoding again. A
+so a rerun with the same corpus and model weights loads them instead of encoding again (a
+cached index this adrecall cannot read, say from an older index format, is rebuilt). A
 doc whose text is empty after adrecall's text normalisation cannot be embedded; it is left
 out of the index (so it is never found) and counted in the system's model description.
 
@@ -97,16 +98,20 @@ def corpus_sha256(doc_ids: list[str], texts: list[str]) -> str:
 
 @dataclass(frozen=True)
 class CachedIndex:
-    """An index directory of a data set's corpus and what went into it."""
+    """An index directory of a data set's corpus, what went into it, and its retriever."""
 
     path: Path
     built_now: bool
     n_indexed: int
     dropped: list[str]
+    retriever: Retriever
 
 
-def cached_index(dataset: EvalDataset, index_type: str, encoder: Encoder) -> CachedIndex:
-    """The ``index_type`` index of ``dataset``'s corpus under ``encoder``, built if not cached."""
+def cached_index(
+    dataset: EvalDataset, index_type: str, encoder: Encoder, **load_options: object
+) -> CachedIndex:
+    """The ``index_type`` index of ``dataset``'s corpus under ``encoder``, built unless a
+    readable one is cached, and loaded with ``Retriever.load(..., **load_options)``."""
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index type {index_type!r}; choose one of {INDEX_TYPES}")
     ids, texts, dropped = indexable_corpus(dataset, encoder.normalize_text)
@@ -121,24 +126,25 @@ def cached_index(dataset: EvalDataset, index_type: str, encoder: Encoder) -> Cac
         pq.write_table(pa.table({"ad_id": ids, "text": texts}), partial)
         partial.replace(corpus_path)
     out = folder / index_type
-    built_now = not (out / "manifest.json").is_file()
+    retriever = None
+    if (out / "manifest.json").is_file():
+        try:
+            retriever = Retriever.load(out, model=encoder, **load_options)
+        except IndexFormatError as exc:
+            print(f"{dataset.name}: rebuilding the cached {index_type} index ({exc})",
+                  file=sys.stderr)
+    built_now = retriever is None
     if built_now:
         print(f"{dataset.name}: building the {index_type} index of {len(ids):,} docs in {out}",
               file=sys.stderr)
         build_index(corpus_path, out, model=encoder, index_type=index_type, resume=True,
                     show_progress=sys.stderr.isatty())
-    return CachedIndex(out, built_now, len(ids), dropped)
+        retriever = Retriever.load(out, model=encoder, **load_options)
+    return CachedIndex(out, built_now, len(ids), dropped, retriever)
 
 
-def _load(index: CachedIndex, encoder: Encoder, **kwargs) -> Retriever:
-    try:
-        return Retriever.load(index.path, model=encoder, **kwargs)
-    except IndexFormatError as exc:
-        raise IndexFormatError(f"{exc}; delete {index.path} to rebuild it") from exc
-
-
-def _describe(encoder: Encoder, retriever: Retriever, index: CachedIndex) -> str:
-    manifest = retriever.manifest
+def _describe(encoder: Encoder, index: CachedIndex) -> str:
+    manifest = index.retriever.manifest
     dropped = (f"; {len(index.dropped)} doc(s) empty after text normalisation left out "
                f"({', '.join(index.dropped[:5])})" if index.dropped else "")
     return (
@@ -157,14 +163,12 @@ def build_dense(
     build time (encoding included) as its manifest records it, even when loaded from cache."""
     encoder = load_encoder(options.model)
     index = cached_index(dataset, index_type, encoder)
-    retriever = _load(index, encoder)
 
     def search(queries: dict[str, str]) -> RunResults:
-        return search_run(retriever, queries, depth, options.batch_size)
+        return search_run(index.retriever, queries, depth, options.batch_size)
 
     name = f"dense-{index_type}" + ("" if options.model is None else f" [{model_name(encoder)}]")
-    return System(name, _describe(encoder, retriever, index), search,
-                  retriever.manifest.build_seconds)
+    return System(name, _describe(encoder, index), search, index.retriever.manifest.build_seconds)
 
 
 def build_dense_rerank(dataset: EvalDataset, depth: int, options: DenseOptions) -> System:
@@ -181,15 +185,14 @@ def build_dense_rerank(dataset: EvalDataset, depth: int, options: DenseOptions) 
         print(f"note: reranking {candidates} candidates, the run's depth, not "
               f"{options.candidates}", file=sys.stderr)
     encoder = load_encoder(options.model)
-    index = cached_index(dataset, "flat", encoder)
-    retriever = _load(index, encoder, reranker=reranker, candidates=candidates)
+    index = cached_index(dataset, "flat", encoder, reranker=reranker, candidates=candidates)
 
     def search(queries: dict[str, str]) -> RunResults:
-        return search_run(retriever, queries, depth, options.batch_size)
+        return search_run(index.retriever, queries, depth, options.batch_size)
 
     name = "dense-flat+rerank" + ("" if options.model is None else f" [{model_name(encoder)}]")
-    model = f"{_describe(encoder, retriever, index)}; reranked by {reranker_name}, top {candidates}"
-    build_s = retriever.manifest.build_seconds + time.perf_counter() - started
+    model = f"{_describe(encoder, index)}; reranked by {reranker_name}, top {candidates}"
+    build_s = index.retriever.manifest.build_seconds + time.perf_counter() - started
     return System(name, model, search, build_s)
 
 

@@ -30,6 +30,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -321,7 +322,8 @@ def plot(report: dict[str, object], path: Path) -> None:
     ax.set_title(f"{report['dataset']}: recall@k")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    fig.text(0.01, 0.01, f"{report['command']}\n{report['date']}  git {report['git']}",
+    command = textwrap.fill(str(report["command"]), 150, subsequent_indent="    ")
+    fig.text(0.01, 0.01, f"{command}\n{report['date']}  git {report['git']}",
              fontsize=6, family="monospace", va="bottom")
     fig.subplots_adjust(bottom=0.2)
     fig.savefig(path, dpi=120)

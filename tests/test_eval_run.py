@@ -103,7 +103,12 @@ def test_dense_systems_build_cached_indexes(monkeypatch, tmp_path, capsys):
     assert "3 docs indexed; 1 doc(s) empty after text normalisation left out (d)" in systems[0].model
     report = run_benchmark(data, systems, command="test", ks=[1, 3])
     assert report["systems"][0]["metrics"]["recall@3"] == 1.0  # every relevant doc is in the top 3
-    assert not cached_index(data, "flat", load_encoder(None)).built_now  # second use: cached
+    flat = cached_index(data, "flat", load_encoder(None))
+    assert not flat.built_now  # second use: cached
+    manifest = flat.path / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"format_version": 1', '"format_version": 0'))
+    assert cached_index(data, "flat", load_encoder(None)).built_now  # unreadable: rebuilt
+    assert "rebuilding the cached flat index" in capsys.readouterr().err
     assert len(list((tmp_path / "eval" / "indexes").iterdir())) == 1
 
     register_dense_systems(DenseOptions(reranker=_Shortest()))

@@ -15,7 +15,9 @@ recipe, not what a Chinese encoder would reach (pass ``--model`` a local Chinese
 
 Results: ``benchmarks/results/rerank_real.json`` and ``.md`` (a task run alone keeps the other
 task's previous entry). Trained models go to ``--work-dir`` (default under /tmp), never into
-the repository. A missing data set is skipped with a message.
+the repository; a killed run resumes when the same command is run again without
+``--overwrite``, and ``--skip-training`` evaluates whatever model a run has kept so far. A
+missing data set is skipped with a message.
 
     nice -n 10 python -m benchmarks.rerank_real --epochs 2 --max-length 64 --precision bf16
 """
@@ -144,7 +146,11 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
         progress=not args.quiet, overwrite=args.overwrite, checkpoint_every=200,
     )
     out_dir = Path(args.work_dir) / task
-    result = train_reranker(train_pairs, out_dir, dev=dev_pairs, config=config, pair_format=fmt)
+    if args.skip_training:  # evaluate the model a previous (maybe interrupted) run kept
+        if not (out_dir / "manifest.json").is_file():
+            raise FileNotFoundError(f"{out_dir} holds no trained model; run without --skip-training")
+    else:
+        train_reranker(train_pairs, out_dir, dev=dev_pairs, config=config, pair_format=fmt)
 
     model = BertSim.load(out_dir, precision=args.precision)
     score_pairs(model, test_pairs.queries[:32], test_pairs.texts[:32], checked=True)  # warm-up
@@ -153,6 +159,9 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
     score_seconds = time.perf_counter() - start
     reference = bi_encoder_reference(args.model, test_pairs.queries, test_pairs.texts)
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    training = manifest["training"]
+    epochs_run = len(training["history"])
+    wall = training.get("wall_seconds")  # written when the run finished
     return {
         "task": task,
         "data": {split: data["files"][split] for split in ("train", "dev", "test")},
@@ -160,17 +169,19 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
         "limited": args.limit_train is not None or args.limit_eval is not None,
         "label_scale": f"0..{data['label_max']:g} mapped onto 0..2",
         "settings": {
-            "model": args.model, "epochs": args.epochs, "batch_size": args.batch_size,
+            "model": args.model, "epochs": training["config"]["epochs"], "batch_size": args.batch_size,
             "max_length": args.max_length, "precision": args.precision, "seed": args.seed,
             "encoder_lr": config.encoder_lr, "head_lr": config.head_lr,
             "pooling": manifest["encoder"]["pooling"],
         },
-        "train_wall_seconds": round(result.wall_seconds, 1),
-        "train_pairs_per_second": round(
-            len(train_pairs) * len(result.history) / max(result.wall_seconds, 1e-9), 1
+        "training_finished": bool(training.get("finished")),
+        "epochs_run": epochs_run,
+        "train_wall_seconds": round(wall, 1) if wall else None,
+        "train_pairs_per_second": (
+            round(len(train_pairs) * epochs_run / wall, 1) if wall else None
         ),
-        "best_epoch": result.best_epoch,
-        "dev_history": result.history,
+        "best_epoch": training["best_epoch"],
+        "dev_history": training["history"],
         "test": _metrics(task, test_pairs.queries, scores, test_pairs.labels),
         "test_scoring_pairs_per_second": round(len(test_pairs) / score_seconds, 1),
         "reference_bi_encoder_cosine": _metrics(
@@ -203,7 +214,7 @@ def markdown(report: dict) -> str:
         ),
         "",
         (
-            "| task | test rows | epochs (best) | Spearman | nDCG@10 | MSE (0–2) | reference "
+            "| task | test rows | epochs run/planned (best) | Spearman | nDCG@10 | MSE (0–2) | reference "
             "Spearman | reference nDCG@10 | train s | train pairs/s | score pairs/s |"
         ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -214,11 +225,12 @@ def markdown(report: dict) -> str:
             continue
         t, ref = r["test"], r["reference_bi_encoder_cosine"]
         lines.append(
-            f"| {task}{' (limited)' if r['limited'] else ''} | {r['rows']['test']} | "
-            f"{r['settings']['epochs']} ({r['best_epoch']}) | {t['spearman']:.4f} | "
+            f"| {task}{' (limited)' if r['limited'] else ''}"
+            f"{'' if r['training_finished'] else ' (training interrupted)'} | {r['rows']['test']} | "
+            f"{r['epochs_run']}/{r['settings']['epochs']} ({r['best_epoch']}) | {t['spearman']:.4f} | "
             f"{t.get('ndcg@10', float('nan')):.4f} | {t['mse']:.4f} | {ref['spearman']:.4f} | "
-            f"{ref.get('ndcg@10', float('nan')):.4f} | {r['train_wall_seconds']:.0f} | "
-            f"{r['train_pairs_per_second']:.1f} | {r['test_scoring_pairs_per_second']:.1f} |"
+            f"{ref.get('ndcg@10', float('nan')):.4f} | {_num(r['train_wall_seconds'], 0)} | "
+            f"{_num(r['train_pairs_per_second'], 1)} | {r['test_scoring_pairs_per_second']:.1f} |"
         )
     lines += ["", "Settings per task:", ""]
     for task, r in report["tasks"].items():
@@ -227,6 +239,10 @@ def markdown(report: dict) -> str:
             f"{json.dumps(r['settings'])}; label scale {r['label_scale']}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,8 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where trained models go (resumes a killed run)")
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
     parser.add_argument("--overwrite", action="store_true", help="retrain over earlier models")
+    parser.add_argument("--skip-training", action="store_true",
+                        help="evaluate the models already in --work-dir (e.g. of a killed run)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from benchmarks.eval_run import stamp
 

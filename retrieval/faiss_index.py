@@ -48,8 +48,12 @@ def ivf_lists(count: int) -> int:
 
 
 def ivf_probes(nlist: int) -> int:
-    """Lists probed per query: 1/32 of them, at least 8 (or all, for small indexes)."""
-    return min(nlist, max(8, nlist // 32))
+    """Lists probed per query: 1/16 of them, at least 16 (or all, for small indexes).
+
+    Fewer probes lose deep recall first: on QBQTC titles 1/32 of 454 lists kept recall@100 at
+    0.47 against 0.56 for exact search. Override per index with ``search_params``.
+    """
+    return min(nlist, max(16, nlist // 16))
 
 
 def training_size(spec: IndexSpec) -> int:

@@ -322,7 +322,8 @@ def plot(report: dict[str, object], path: Path) -> None:
     ax.set_title(f"{report['dataset']}: recall@k")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    command = textwrap.fill(str(report["command"]), 150, subsequent_indent="    ")
+    command = textwrap.fill(str(report["command"]), 150, subsequent_indent="    ",
+                            break_on_hyphens=False)
     fig.text(0.01, 0.01, f"{command}\n{report['date']}  git {report['git']}",
              fontsize=6, family="monospace", va="bottom")
     fig.subplots_adjust(bottom=0.2)

@@ -27,7 +27,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -108,10 +108,14 @@ class CachedIndex:
 
 
 def cached_index(
-    dataset: EvalDataset, index_type: str, encoder: Encoder, **load_options: object
+    dataset: EvalDataset,
+    index_type: str,
+    encoder: Encoder,
+    reranker: Reranker | None = None,
+    candidates: int = 100,
 ) -> CachedIndex:
     """The ``index_type`` index of ``dataset``'s corpus under ``encoder``, built unless a
-    readable one is cached, and loaded with ``Retriever.load(..., **load_options)``."""
+    readable one is cached, and loaded as a ``Retriever`` with ``reranker`` and ``candidates``."""
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index type {index_type!r}; choose one of {INDEX_TYPES}")
     ids, texts, dropped = indexable_corpus(dataset, encoder.normalize_text)
@@ -126,21 +130,21 @@ def cached_index(
         pq.write_table(pa.table({"ad_id": ids, "text": texts}), partial)
         partial.replace(corpus_path)
     out = folder / index_type
-    retriever = None
+
+    def load() -> Retriever:
+        return Retriever.load(out, model=encoder, reranker=reranker, candidates=candidates)
+
     if (out / "manifest.json").is_file():
         try:
-            retriever = Retriever.load(out, model=encoder, **load_options)
+            return CachedIndex(out, False, len(ids), dropped, load())
         except IndexFormatError as exc:
             print(f"{dataset.name}: rebuilding the cached {index_type} index ({exc})",
                   file=sys.stderr)
-    built_now = retriever is None
-    if built_now:
-        print(f"{dataset.name}: building the {index_type} index of {len(ids):,} docs in {out}",
-              file=sys.stderr)
-        build_index(corpus_path, out, model=encoder, index_type=index_type, resume=True,
-                    show_progress=sys.stderr.isatty())
-        retriever = Retriever.load(out, model=encoder, **load_options)
-    return CachedIndex(out, built_now, len(ids), dropped, retriever)
+    print(f"{dataset.name}: building the {index_type} index of {len(ids):,} docs in {out}",
+          file=sys.stderr)
+    build_index(corpus_path, out, model=encoder, index_type=index_type, resume=True,
+                show_progress=sys.stderr.isatty())
+    return CachedIndex(out, True, len(ids), dropped, load())
 
 
 def _describe(encoder: Encoder, index: CachedIndex) -> str:
@@ -206,13 +210,11 @@ def _reranker(spec: str | Path | Reranker) -> tuple[Reranker, str]:
 
 def register_dense_systems(options: DenseOptions | None = None) -> None:
     """Register (or rebind) the dense systems to ``options``."""
-    options = options or DenseOptions()
+    chosen = options or DenseOptions()
     for index_type in INDEX_TYPES:
-        register_system(
-            f"dense-{index_type}",
-            lambda dataset, depth, t=index_type: build_dense(dataset, depth, t, options),
-        )
-    register_system("dense-flat+rerank", lambda d, depth: build_dense_rerank(d, depth, options))
+        register_system(f"dense-{index_type}", partial(build_dense, index_type=index_type,
+                                                       options=chosen))
+    register_system("dense-flat+rerank", partial(build_dense_rerank, options=chosen))
 
 
 register_dense_systems()

@@ -184,8 +184,8 @@ def build_systems(specs: Sequence[str], dataset: EvalDataset, depth: int) -> lis
             parts = _rrf_parts(spec[4:])
             if len(parts) < 2:
                 raise ValueError(f"{spec!r}: rrf needs two or more systems, e.g. rrf:bm25+use")
-            found = [get(p) for p in parts]
-            if all(found):
+            found = [s for s in (get(p) for p in parts) if s is not None]
+            if len(found) == len(parts):
                 systems.append(rrf_system(found, depth))
         elif (system := get(spec)) is not None:
             systems.append(system)

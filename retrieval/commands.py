@@ -9,6 +9,7 @@ import sys
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 from retrieval.retriever import Hit, Retriever
 
@@ -71,7 +72,7 @@ def format_hits(query: str, hits: list[Hit]) -> str:
 
 def _clip(text: str, columns: int) -> str:
     """Cut ``text`` to ``columns`` display cells (CJK characters take two)."""
-    used, kept = 0, []
+    used, kept = 0, list[str]()
     for char in text.replace("\n", " "):
         cells = 2 if unicodedata.east_asian_width(char) in "WF" else 1
         if used + cells > columns - 1:
@@ -126,7 +127,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         f"{settings['model']}" + (f", reranked by {args.reranker}" if args.reranker else "")
     )
     print(result.table())
-    missing = settings["missing_relevant_doc_ids"]
+    missing = cast("list[str]", settings["missing_relevant_doc_ids"])
     if missing:
         print(f"warning: {len(missing)} relevant doc id(s) of the qrels are not ad ids of the "
               f"index (e.g. {missing[:5]}); they count as not found", file=sys.stderr)

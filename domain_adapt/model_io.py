@@ -1,0 +1,232 @@
+"""Reading and writing model directories for the domain-adaptation steps.
+
+A model directory is either a plain Hugging Face one (``config.json`` + weights + tokenizer at
+its root) or a sentence-transformers one (``modules.json``; the Transformer module at the root
+or in a sub-folder). A step reads the encoder from it and writes a directory of the same shape:
+every other file (pooling, normalisation, sentence-transformers configs) is copied unchanged,
+the encoder's weights and tokenizer are written anew, and ``domain_adapt.json`` records the
+steps applied so far. Weights are read from safetensors only; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from adrecall.models import resolve_model_dir
+
+HISTORY_FILE = "domain_adapt.json"
+MLM_HEAD_FILE = "mlm_head.safetensors"
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "added_tokens.json",
+)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".h5", ".msgpack", ".onnx", ".ckpt")
+_SKIPPED_NAMES = {"README.md", ".gitattributes", HISTORY_FILE, "onnx", "openvino", "checkpoint"}
+
+
+def encoder_dir(model_dir: str | Path) -> Path:
+    """The Hugging Face transformer folder inside a model directory (itself or the
+    sentence-transformers ``Transformer`` module's folder)."""
+    model_dir = Path(model_dir)
+    modules_path = model_dir / "modules.json"
+    if modules_path.is_file():
+        for module in json.loads(modules_path.read_text(encoding="utf-8")):
+            if str(module.get("type", "")).endswith("Transformer"):
+                candidate = model_dir / module.get("path", "")
+                if (candidate / "config.json").is_file():
+                    return candidate
+    if (model_dir / "config.json").is_file():
+        return model_dir
+    raise ValueError(
+        f"{model_dir}: found no transformer config.json (neither at the root nor in a "
+        "sentence-transformers Transformer module); pass a BERT-family model directory"
+    )
+
+
+def is_sentence_transformers_dir(model_dir: str | Path) -> bool:
+    """Whether ``model_dir`` is a sentence-transformers directory (has ``modules.json``)."""
+    return (Path(model_dir) / "modules.json").is_file()
+
+
+def resolve(model: str | Path | None) -> Path:
+    """``None``/``"default"`` → the embedded model; otherwise an existing local directory."""
+    return resolve_model_dir(model)
+
+
+def checkpoint_keys(enc_dir: Path) -> set[str]:
+    """Names of every tensor in the safetensors weights of ``enc_dir``."""
+    from safetensors import safe_open
+
+    files = _weight_files(enc_dir)
+    keys: set[str] = set()
+    for file in files:
+        with safe_open(str(file), "pt") as handle:
+            keys.update(handle.keys())
+    return keys
+
+
+def load_base_model(enc_dir: Path) -> Any:
+    """The bare encoder (``AutoModel``) of ``enc_dir``, with a pooler only if the checkpoint
+    holds pooler weights, so that saving it back adds no untrained tensors."""
+    from transformers import AutoConfig, AutoModel
+
+    _weight_files(enc_dir)
+    config = AutoConfig.from_pretrained(str(enc_dir))
+    kwargs = _pooler_kwargs(config, any(".pooler." in "." + k for k in checkpoint_keys(enc_dir)))
+    with quiet_transformers():
+        model = AutoModel.from_pretrained(str(enc_dir), use_safetensors=True, **kwargs)
+    return model
+
+
+def _pooler_kwargs(config: Any, with_pooler: bool) -> dict:
+    import inspect
+
+    from transformers import MODEL_MAPPING
+
+    try:
+        model_cls = MODEL_MAPPING[type(config)]
+    except KeyError as exc:
+        raise ValueError(f"{type(config).__name__}: not a model family transformers knows") from exc
+    if "add_pooling_layer" in inspect.signature(model_cls.__init__).parameters:
+        return {"add_pooling_layer": with_pooler}
+    return {}
+
+
+def _weight_files(enc_dir: Path) -> list[Path]:
+    files = sorted(p for p in enc_dir.glob("*.safetensors") if p.name != MLM_HEAD_FILE)
+    if not files:
+        raise ValueError(
+            f"{enc_dir}: no .safetensors weights; adrecall never unpickles .bin files. "
+            "Convert the model once with save_pretrained() in a trusted environment"
+        )
+    return files
+
+
+def prepare_out_dir(out: str | Path, *, overwrite: bool, keep: tuple[str, ...] = ()) -> Path:
+    """Make ``out`` ready to receive a model: absent or empty, or emptied when ``overwrite``.
+
+    Entries named in ``keep`` (e.g. a resume checkpoint) do not count as content.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {str(out)!r} is a file; give a folder")
+    entries = sorted(e for e in os.listdir(out) if e not in keep) if out.is_dir() else []
+    if entries:
+        if not overwrite:
+            raise FileExistsError(
+                f"--out {str(out)!r} already holds files ({', '.join(entries[:3])}"
+                f"{', ...' if len(entries) > 3 else ''}); choose a new folder or pass "
+                "--overwrite (overwrite=True) to replace them"
+            )
+        for entry in entries:
+            path = out / entry
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def copy_model_tree(src_model_dir: Path, out: Path) -> Path:
+    """Copy everything of ``src_model_dir`` into ``out`` except the encoder's weights and
+    tokenizer files (written anew by the caller), exported back-ends and the model card.
+
+    Returns the encoder folder inside ``out`` (same relative place as in the source).
+    """
+    src_enc = encoder_dir(src_model_dir)
+    rel = src_enc.relative_to(src_model_dir)
+    for entry in sorted(src_model_dir.iterdir()):
+        if entry.name in _SKIPPED_NAMES:
+            continue
+        if entry.is_dir():
+            if entry == src_enc:
+                continue
+            shutil.copytree(entry, out / entry.name)
+        elif not _is_encoder_file(entry, src_enc):
+            shutil.copy2(entry, out / entry.name)
+    out_enc = out / rel
+    out_enc.mkdir(parents=True, exist_ok=True)
+    if src_enc != src_model_dir:  # the encoder sits in a module folder: copy its other files
+        for entry in sorted(src_enc.iterdir()):
+            if entry.is_file() and not _is_encoder_file(entry, src_enc):
+                shutil.copy2(entry, out_enc / entry.name)
+    return out_enc
+
+
+def _is_encoder_file(path: Path, enc_dir: Path) -> bool:
+    if path.parent != enc_dir:
+        return False
+    return (
+        path.suffix in _WEIGHT_SUFFIXES
+        or path.name in TOKENIZER_FILES
+        or path.name == "config.json"
+        or path.name.endswith(".safetensors.index.json")
+    )
+
+
+def save_encoder(model: Any, tokenizer: Any, enc_dir: Path) -> None:
+    """Write the encoder's config + ``model.safetensors`` and the tokenizer (with a
+    ``vocab.txt`` in id order for WordPiece tokenizers) into ``enc_dir``."""
+    import transformers
+
+    from domain_adapt.wobert import save_tokenizer
+
+    enc_dir.mkdir(parents=True, exist_ok=True)
+    kwargs = {} if int(transformers.__version__.split(".")[0]) >= 5 else {"safe_serialization": True}
+    with quiet_transformers():
+        model.save_pretrained(str(enc_dir), **kwargs)
+    save_tokenizer(tokenizer, enc_dir)
+    vocab = tokenizer.get_vocab()
+    if _is_wordpiece(tokenizer):
+        by_id = sorted(vocab.items(), key=lambda item: item[1])
+        if [i for _, i in by_id] != list(range(len(by_id))):
+            raise ValueError(f"{enc_dir}: the tokenizer's ids are not 0..{len(by_id) - 1}")
+        (enc_dir / "vocab.txt").write_text(
+            "".join(token + "\n" for token, _ in by_id), encoding="utf-8"
+        )
+
+
+def _is_wordpiece(tokenizer: Any) -> bool:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and type(backend.model).__name__ == "WordPiece"
+
+
+def read_history(model_dir: Path) -> list[dict]:
+    """The steps recorded in ``model_dir/domain_adapt.json`` (empty for an untouched model)."""
+    path = Path(model_dir) / HISTORY_FILE
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")).get("steps", []))
+
+
+def write_history(out: Path, source: Path, step: dict) -> None:
+    """Write ``out/domain_adapt.json``: the source's steps plus ``step`` (written last, so a
+    directory without it is an unfinished output)."""
+    steps = read_history(source) + [step]
+    tmp = out / (HISTORY_FILE + ".tmp")
+    tmp.write_text(json.dumps({"steps": steps}, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, out / HISTORY_FILE)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bars for expected key mismatches."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

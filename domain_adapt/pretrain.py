@@ -1,0 +1,343 @@
+"""Domain-adaptive pre-training: masked language modelling with whole word masking.
+
+The encoder of a model directory is wrapped in its family's masked-LM model (for BERT,
+``BertForMaskedLM``; the prediction head comes from ``mlm_head.safetensors`` or the checkpoint
+when it has one, else it starts fresh) and trained on the corpus with dynamic whole word
+masks (:mod:`domain_adapt.whole_word_masking`), AdamW and a linear warm-up/decay schedule.
+A held-out slice of the corpus (never trained on) gives the masked-LM perplexity before and
+after, with the same masks both times. While running, ``OUT/checkpoint`` holds a resume
+point; running the same call again after a kill continues from it (the batch order and the
+masks are functions of (seed, epoch) and (seed, step)). At the end the encoder is written back
+in the input's shape (sentence-transformers stays sentence-transformers; the pooler, when the
+input had one, is kept unchanged) with the MLM head beside it in ``mlm_head.safetensors``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from domain_adapt.config import PretrainConfig
+
+_IGNORED_IN_FINGERPRINT = {"progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size"}
+
+
+@dataclass(frozen=True)
+class PretrainSummary:
+    """Outcome of :func:`pretrain`; ``to_dict()`` is recorded in ``domain_adapt.json``."""
+
+    out: str
+    source: str
+    train_texts: int
+    heldout_texts: int
+    steps: int
+    epochs: float
+    tokens_seen: int
+    seconds: float
+    tokens_per_second: float
+    heldout_loss_before: float | None
+    heldout_loss_after: float | None
+    heldout_perplexity_before: float | None
+    heldout_perplexity_after: float | None
+    train_loss_first: float
+    train_loss_last: float
+    resumed_from_step: int | None
+    mlm_head: str
+    loss_curve: list[list[float]] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_mlm_model(model_dir: Path, seed: int = 0) -> tuple[Any, Any, str]:
+    """``(mlm_model, base_model, head_source)`` for the encoder of ``model_dir``.
+
+    ``base_model`` is the bare encoder as loaded (pooler included when the checkpoint has one);
+    ``mlm_model`` shares nothing with it. ``head_source`` says where the prediction head came
+    from: ``"mlm_head.safetensors"``, ``"checkpoint"`` or ``"new"``.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    from transformers import AutoModelForMaskedLM
+
+    from domain_adapt import model_io
+
+    enc_dir = model_io.encoder_dir(model_dir)
+    base = model_io.load_base_model(enc_dir)
+    torch.manual_seed(seed)
+    with model_io.quiet_transformers():
+        try:
+            mlm = AutoModelForMaskedLM.from_config(base.config)
+        except ValueError as exc:
+            raise ValueError(
+                f"{enc_dir}: {type(base.config).__name__} has no masked-LM model in transformers; "
+                "pre-training needs a BERT-family encoder"
+            ) from exc
+    prefix = mlm.base_model_prefix
+    body = getattr(mlm, prefix)
+    result = body.load_state_dict(base.state_dict(), strict=False)
+    missing = [k for k in result.missing_keys if "position_ids" not in k]
+    if missing:
+        raise ValueError(f"{enc_dir}: the masked-LM body lacks weights for {missing[:5]}")
+    head_state: dict[str, torch.Tensor] = {}
+    head_source = "new"
+    head_file = enc_dir / model_io.MLM_HEAD_FILE
+    if head_file.is_file():
+        head_state = load_file(str(head_file))
+        head_source = model_io.MLM_HEAD_FILE
+    else:
+        heads = {name for name, _ in mlm.named_children()} - {prefix}  # e.g. {"cls"}
+        for file in sorted(enc_dir.glob("*.safetensors")):
+            with safe_open(str(file), "pt") as handle:
+                for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
+                    if key.split(".", 1)[0] in heads:
+                        head_state[key] = handle.get_tensor(key)
+        if head_state:
+            head_source = "checkpoint"
+    if head_state:
+        own = mlm.state_dict()
+        usable = {k: v for k, v in head_state.items() if k in own and own[k].shape == v.shape}
+        mlm.load_state_dict(usable, strict=False)
+        if not usable:
+            head_source = "new"
+    mlm.tie_weights()
+    return mlm, base, head_source
+
+
+def mlm_head_state(mlm: Any) -> dict[str, torch.Tensor]:
+    """The masked-LM head's own tensors (body and tied decoder weights left out)."""
+    prefix = mlm.base_model_prefix + "."
+    tied = mlm.get_input_embeddings().weight.data_ptr()
+    return {
+        k: v.detach().contiguous().clone()
+        for k, v in mlm.state_dict().items()
+        if not k.startswith(prefix) and v.data_ptr() != tied
+    }
+
+
+def heldout_loss(
+    mlm: Any, examples: Sequence[dict], collator: Any, batch_size: int, seed: int, precision: str
+) -> float | None:
+    """Mean masked-LM loss per masked token on ``examples`` with fixed masks (``seed``)."""
+    from domain_adapt.training_utils import autocast
+
+    if not examples:
+        return None
+    was_training = mlm.training
+    mlm.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i, start in enumerate(range(0, len(examples), batch_size)):
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + 7 + i)
+            batch = collator(list(examples[start : start + batch_size]), generator)
+            with autocast(precision):
+                logits = mlm(
+                    input_ids=batch["input_ids"],
+                    attention_mask=batch["attention_mask"],
+                    token_type_ids=batch["token_type_ids"],
+                ).logits
+            labels = batch["labels"]
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().view(-1, logits.shape[-1]), labels.view(-1),
+                ignore_index=-100, reduction="sum",
+            )
+            total += float(loss)
+            count += int((labels != -100).sum())
+    mlm.train(was_training)
+    return total / max(count, 1)
+
+
+def pretrain(
+    texts: Sequence[str],
+    model: str | Path | None,
+    out: str | Path,
+    config: PretrainConfig | None = None,
+) -> PretrainSummary:
+    """Continue masked-LM pre-training of ``model``'s encoder on ``texts``; save it to ``out``.
+
+    ``texts`` is the corpus as a list of strings (read files with
+    :func:`domain_adapt.corpus.read_texts`); the held-out slice is taken from it.
+    """
+    from tqdm.auto import tqdm
+
+    from domain_adapt import model_io
+    from domain_adapt.corpus import prepare_texts, texts_sha256
+    from domain_adapt.training_utils import (
+        autocast,
+        linear_schedule,
+        parameter_groups,
+        prepare_resumable_out,
+        remove_checkpoints,
+        restore_checkpoint,
+        save_checkpoint,
+        set_lr,
+        warmup_steps,
+    )
+    from domain_adapt.whole_word_masking import WholeWordMaskCollator, encode_for_mlm
+    from domain_adapt.wobert import load_tokenizer, wobert_active
+
+    config = config or PretrainConfig()
+    started = time.perf_counter()
+    corpus = prepare_texts(texts, config.normalize_text)
+    source = model_io.resolve(model)
+    train_texts, held_texts = split_heldout(
+        corpus, config.heldout_fraction, config.max_heldout, config.seed
+    )
+    if not train_texts:
+        raise ValueError("no training texts remain after the held-out split; give more texts")
+    fingerprint = {
+        "settings": {k: v for k, v in asdict(config).items() if k not in _IGNORED_IN_FINGERPRINT},
+        "source": str(source),
+        "source_weights": model_io_weights(source),
+        "texts": texts_sha256(corpus),
+    }
+    out_dir = Path(out)
+    checkpoint = prepare_resumable_out(out_dir, fingerprint, config.overwrite)
+
+    tokenizer = load_tokenizer(source)
+    mlm, base, head_source = build_mlm_model(source, seed=config.seed)
+    collator = WholeWordMaskCollator(tokenizer, mlm_probability=config.mlm_probability)
+    train_examples = encode_for_mlm(tokenizer, train_texts, config.max_length)
+    held_examples = encode_for_mlm(tokenizer, held_texts, config.max_length)
+
+    steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    warmup = warmup_steps(total_steps, config.warmup_ratio)
+    optimizer = torch.optim.AdamW(parameter_groups(mlm, config.weight_decay, config.lr))
+
+    step, tokens_seen, wall_before = 0, 0, 0.0
+    curve: list[list[float]] = []
+    losses: list[float] = []
+    loss_before: float | None = None
+    resumed_from = None
+    if checkpoint is not None:
+        state = restore_checkpoint(checkpoint, mlm, optimizer)
+        step = resumed_from = int(state["step"])
+        tokens_seen = int(state["tokens_seen"])
+        wall_before = float(state["wall_seconds"])
+        curve = state["loss_curve"]
+        losses = state["losses"]
+        loss_before = state["heldout_loss_before"]
+    else:
+        loss_before = heldout_loss(
+            mlm, held_examples, collator, config.eval_batch_size, config.seed, config.precision
+        )
+    mlm.train()
+    log_every = max(1, total_steps // 200)
+    bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step",
+               disable=not config.progress, dynamic_ncols=True)
+    run_start = time.perf_counter()
+    run_tokens = 0
+    window: list[float] = []
+
+    def checkpoint_state() -> dict:
+        return {
+            "fingerprint": fingerprint,
+            "step": step,
+            "tokens_seen": tokens_seen,
+            "wall_seconds": wall_before + time.perf_counter() - run_start,
+            "loss_curve": curve,
+            "losses": losses,
+            "heldout_loss_before": loss_before,
+        }
+
+    while step < total_steps:
+        epoch, position = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_examples))
+        rows = order[position * config.batch_size : (position + 1) * config.batch_size]
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        batch = collator([train_examples[r] for r in rows], generator)
+        lr = set_lr(optimizer, linear_schedule(step, total_steps, warmup))
+        with autocast(config.precision):
+            loss = mlm(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(mlm.parameters(), config.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        batch_tokens = int(batch["attention_mask"].sum())
+        tokens_seen += batch_tokens
+        run_tokens += batch_tokens
+        value = float(loss.detach())
+        losses.append(round(value, 5))
+        window.append(value)
+        if step % log_every == 0 or step == total_steps:
+            curve.append([step, round(sum(window) / len(window), 5)])
+            window = []
+        elapsed = time.perf_counter() - run_start
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}",
+                        tok_s=f"{run_tokens / max(elapsed, 1e-9):.0f}")
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
+            save_checkpoint(out_dir, mlm, optimizer, checkpoint_state())
+    bar.close()
+    train_seconds = time.perf_counter() - run_start
+
+    loss_after = heldout_loss(
+        mlm, held_examples, collator, config.eval_batch_size, config.seed, config.precision
+    )
+    body = getattr(mlm, mlm.base_model_prefix)
+    base.load_state_dict(body.state_dict(), strict=False)
+    out_enc = model_io.copy_model_tree(source, out_dir)
+    model_io.save_encoder(base, tokenizer, out_enc)
+    from safetensors.torch import save_file
+
+    save_file(mlm_head_state(mlm), str(out_enc / model_io.MLM_HEAD_FILE))
+    if not config.keep_checkpoint:
+        remove_checkpoints(out_dir)
+    first = losses[: max(1, len(losses) // 10)]
+    last = losses[-max(1, len(losses) // 10):]
+    summary = PretrainSummary(
+        out=str(out_dir),
+        source=str(source),
+        train_texts=len(train_texts),
+        heldout_texts=len(held_texts),
+        steps=step,
+        epochs=round(step / steps_per_epoch, 3),
+        tokens_seen=tokens_seen,
+        seconds=round(wall_before + time.perf_counter() - started, 2),
+        tokens_per_second=round(run_tokens / max(train_seconds, 1e-9), 1),
+        heldout_loss_before=_round(loss_before),
+        heldout_loss_after=_round(loss_after),
+        heldout_perplexity_before=_round(math.exp(loss_before)) if loss_before is not None else None,
+        heldout_perplexity_after=_round(math.exp(loss_after)) if loss_after is not None else None,
+        train_loss_first=round(float(np.mean(first)), 5),
+        train_loss_last=round(float(np.mean(last)), 5),
+        resumed_from_step=resumed_from,
+        mlm_head=head_source,
+        loss_curve=curve,
+        config={**asdict(config), "wobert": wobert_active(tokenizer)},
+    )
+    model_io.write_history(out_dir, source, {"step": "pretrain", **summary.to_dict()})
+    return summary
+
+
+def split_heldout(
+    texts: Sequence[str], fraction: float, max_count: int, seed: int
+) -> tuple[list[str], list[str]]:
+    """Deterministic (seeded) split into training texts and a held-out slice of
+    ``min(max_count, fraction × len(texts))`` texts (kept in corpus order)."""
+    count = min(max_count, int(len(texts) * fraction))
+    order = np.random.default_rng(seed).permutation(len(texts))
+    held = set(order[:count].tolist())
+    train = [t for i, t in enumerate(texts) if i not in held]
+    return train, [texts[i] for i in sorted(held)]
+
+
+def model_io_weights(source: Path) -> str:
+    """Hash of the source model's weights (a resumed run must start from the same ones)."""
+    from adrecall.models import weights_sha256
+
+    return weights_sha256(source)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 5)

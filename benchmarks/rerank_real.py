@@ -162,6 +162,12 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
     training = manifest["training"]
     epochs_run = len(training["history"])
     wall = training.get("wall_seconds")  # written when the run finished
+    wall_so_far = None
+    state_path = out_dir / "checkpoint" / "trainer_state.json"
+    if wall is None and state_path.is_file():  # an interrupted run: time spent up to its checkpoint
+        saved = json.loads(state_path.read_text(encoding="utf-8"))
+        wall_so_far = {"seconds": round(saved["wall_seconds"], 1), "steps": saved["global_step"],
+                       "epochs_completed": saved["epoch"]}
     return {
         "task": task,
         "data": {split: data["files"][split] for split in ("train", "dev", "test")},
@@ -180,13 +186,15 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
         "train_pairs_per_second": (
             round(len(train_pairs) * epochs_run / wall, 1) if wall else None
         ),
+        "train_wall_until_checkpoint": wall_so_far,
         "best_epoch": training["best_epoch"],
         "dev_history": training["history"],
         "test": _metrics(task, test_pairs.queries, scores, test_pairs.labels),
         "test_scoring_pairs_per_second": round(len(test_pairs) / score_seconds, 1),
-        "reference_bi_encoder_cosine": _metrics(
-            task, test_pairs.queries, reference, test_pairs.labels
-        ),
+        "reference_bi_encoder_cosine": {  # cosine is not on the 0–2 scale: no MSE
+            k: v for k, v in _metrics(task, test_pairs.queries, reference, test_pairs.labels).items()
+            if k != "mse"
+        },
         "model_dir": str(out_dir),
     }
 
@@ -232,6 +240,14 @@ def markdown(report: dict) -> str:
             f"{ref.get('ndcg@10', float('nan')):.4f} | {_num(r['train_wall_seconds'], 0)} | "
             f"{_num(r['train_pairs_per_second'], 1)} | {r['test_scoring_pairs_per_second']:.1f} |"
         )
+    for task, r in report["tasks"].items():
+        so_far = r.get("train_wall_until_checkpoint")
+        if so_far:
+            lines.append(
+                f"\n{task}: training was stopped after {so_far['epochs_completed']} epoch(s) "
+                f"({so_far['steps']} steps, {so_far['seconds']:.0f} s including dev evaluation); "
+                "the best model kept so far was evaluated."
+            )
     lines += ["", "Settings per task:", ""]
     for task, r in report["tasks"].items():
         lines.append(

@@ -125,6 +125,8 @@ def _common(p: argparse.ArgumentParser, *, training: bool) -> None:
         p.add_argument("--keep-checkpoint", action="store_true",
                        help="keep OUT/checkpoint after the run finishes")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: torch's choice; 1 can be faster on a busy box)")
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
@@ -180,6 +182,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         max_heldout=args.max_heldout, seed=args.seed, precision=args.precision,
         checkpoint_every=args.checkpoint_every, normalize_text=not args.no_normalize,
         progress=not args.quiet, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint,
+        threads=args.threads,
     )
     s = pretrain(_texts(args), args.model, args.out, config)
     ppl = (
@@ -207,7 +210,7 @@ def _run_distill(args: argparse.Namespace) -> int:
         max_heldout=args.max_heldout, seed=args.seed, precision=args.precision,
         checkpoint_every=args.checkpoint_every, teacher_threads=args.teacher_threads,
         normalize_text=not args.no_normalize, progress=not args.quiet,
-        overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint,
+        overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint, threads=args.threads,
     )
     s = distill(_texts(args), args.model, args.out, config, teacher_cache=args.teacher_cache)
     held = (

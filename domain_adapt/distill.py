@@ -41,7 +41,7 @@ from domain_adapt.config import TEACHERS, DistillConfig
 
 _IGNORED_IN_FINGERPRINT = {
     "progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size",
-    "teacher_batch_size", "teacher_threads",
+    "teacher_batch_size", "teacher_threads", "threads",
 }
 
 Teacher = Callable[[list[str]], np.ndarray]
@@ -222,6 +222,8 @@ def distill(
     )
 
     config = config or DistillConfig()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     started = time.perf_counter()
     corpus = prepare_texts(texts, config.normalize_text)
     source = model_io.resolve(model)

@@ -34,6 +34,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,19 +81,55 @@ def stsb(lang: str, split: str) -> tuple[list[str], list[str], list[float]]:
 
 def whitening_fit_sentences(lang: str, n: int = WHITEN_FIT_SENTENCES, seed: int = 0) -> list[str]:
     """Up to ``n`` distinct STS-B train sentences of ``lang`` (labels unused)."""
-    s1, s2, _ = stsb(lang, "train")
-    unique = list(dict.fromkeys(s for s in s1 + s2 if s))
+    s1, s2, _ = _usable(*stsb(lang, "train"))
+    unique = list(dict.fromkeys(s1 + s2))
     return random.Random(seed).sample(unique, min(n, len(unique)))
 
 
-def qbqtc_test_public() -> tuple[list[str], list[str], list[str], dict[str, dict[str, int]]]:
-    """Pooled QBQTC v1 restricted to test_public queries: doc ids, doc texts, query ids/texts, qrels."""
+@dataclass
+class PooledTask:
+    """QBQTC v1 pooled corpus with the test_public queries only."""
+
+    doc_ids: list[str]
+    doc_texts: list[str]
+    query_ids: list[str]
+    query_texts: list[str]
+    qrels: dict[str, dict[str, int]]
+    dropped_docs: int
+
+
+def qbqtc_test_public() -> PooledTask:
+    """Pooled QBQTC v1 (all 17,710 titles) restricted to the test_public queries.
+
+    Docs empty after adrecall's text normalisation cannot be embedded and are left out (as
+    ``benchmarks.dense_systems`` does); they count as not retrieved.
+    """
+    from adrecall.textnorm import normalize_text
+
     dataset = load_eval_dataset("qbqtc-v1-pooled")
     test_queries, _, _ = read_qbqtc_split(datasets_root() / "qbqtc" / "v1" / "test_public.json")
     wanted = set(test_queries)
     qids = [q for q, text in dataset.queries.items() if text in wanted]
-    qrels = {q: dataset.qrels[q] for q in qids if q in dataset.qrels}
-    return dataset.doc_ids(), dataset.doc_texts(), qids, {"texts": [dataset.queries[q] for q in qids], "qrels": qrels}  # type: ignore[return-value]
+    pairs = [(d, t) for d, t in zip(dataset.doc_ids(), dataset.doc_texts()) if normalize_text(t)]
+    return PooledTask(
+        doc_ids=[d for d, _ in pairs],
+        doc_texts=[t for _, t in pairs],
+        query_ids=qids,
+        query_texts=[dataset.queries[q] for q in qids],
+        qrels={q: dataset.qrels[q] for q in qids if q in dataset.qrels},
+        dropped_docs=len(dataset.corpus) - len(pairs),
+    )
+
+
+def _usable(first: list[str], second: list[str], scores: list[float]) -> tuple[list[str], list[str], list[float]]:
+    """Drop pairs with a side that is empty after adrecall's text normalisation (QBQTC has
+    titles that are one URL glued to Chinese text, which the URL rule removes whole)."""
+    from adrecall.textnorm import normalize_text
+
+    keep = [i for i, (a, b) in enumerate(zip(first, second)) if normalize_text(a) and normalize_text(b)]
+    if len(keep) < len(first):
+        print(f"  left out {len(first) - len(keep)} pair(s) empty after text normalisation", flush=True)
+    return [first[i] for i in keep], [second[i] for i in keep], [scores[i] for i in keep]
 
 
 # ---------------------------------------------------------------- train stage
@@ -109,8 +146,8 @@ def train_stage(args: argparse.Namespace) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     folder = datasets_root() / "qbqtc" / "v1"
-    train = pairs_from_lists(*read_qbqtc_split(folder / "train.json"), source="qbqtc v1 train")
-    dev = pairs_from_lists(*read_qbqtc_split(folder / "dev.json"), role="dev", source="qbqtc v1 dev")
+    train = pairs_from_lists(*_usable(*read_qbqtc_split(folder / "train.json")), source="qbqtc v1 train")
+    dev = pairs_from_lists(*_usable(*read_qbqtc_split(folder / "dev.json")), role="dev", source="qbqtc v1 dev")
     titles = list(dict.fromkeys(train.texts))
     ads = work / "train_titles.csv"
     index_dir = work / "mining-index"
@@ -184,6 +221,14 @@ def _embed_all(
     return out
 
 
+def _add_en_sentences(vecs: dict[str, dict[str, np.ndarray]], unique: np.ndarray) -> None:
+    """``vecs["stsb_en_sentences"]``: the distinct STS-B en test sentences' vectors."""
+    vecs["stsb_en_sentences"] = {
+        v: np.concatenate([vecs["stsb_en_test_1"][v], vecs["stsb_en_test_2"][v]])[unique]
+        for v in vecs["stsb_en_test_1"]
+    }
+
+
 def eval_stage(args: argparse.Namespace) -> int:
     """Measure every variant and write anisotropy.json/.md/.png."""
     from encoder_training.diagnostics import unit_rows, variant_diagnostics
@@ -192,20 +237,31 @@ def eval_stage(args: argparse.Namespace) -> int:
 
     work = Path(args.work)
     started = time.perf_counter()
-    en1, en2, en_gold = stsb("en", "test")
-    zh1, zh2, zh_gold = stsb("zh", "test")
-    doc_ids, doc_texts, qids, qb = qbqtc_test_public()
-    query_texts, qrels = qb["texts"], qb["qrels"]  # type: ignore[index]
-    en_sentences = list(dict.fromkeys(en1 + en2))
+    en1, en2, en_gold = _usable(*stsb("en", "test"))
+    zh1, zh2, zh_gold = _usable(*stsb("zh", "test"))
+    task = qbqtc_test_public()
+    doc_ids, doc_texts, qids, query_texts, qrels = (
+        task.doc_ids, task.doc_texts, task.query_ids, task.query_texts, task.qrels
+    )
+    if args.smoke:  # a quick check of the code path on small slices; numbers mean nothing
+        en1, en2, en_gold, zh1, zh2, zh_gold = (x[:120] for x in (en1, en2, en_gold, zh1, zh2, zh_gold))
+        keep = set(doc_texts[:1500]) | {t for q in qids for d in qrels[q] for t in [task.doc_texts[task.doc_ids.index(d)]] if d in task.doc_ids}
+        pairs = [(d, t) for d, t in zip(doc_ids, doc_texts) if t in keep]
+        doc_ids, doc_texts = [d for d, _ in pairs], [t for _, t in pairs]
+    en_all = en1 + en2
+    first_of = {t: i for i, t in reversed(list(enumerate(en_all)))}
+    unique_en = np.array(sorted(first_of.values()))  # distinct STS-B en test sentences
     texts = {
         "stsb_en_test_1": en1, "stsb_en_test_2": en2, "stsb_zh_test_1": zh1, "stsb_zh_test_2": zh2,
-        "qbqtc_docs": doc_texts, "qbqtc_queries": query_texts, "stsb_en_sentences": en_sentences,
+        "qbqtc_docs": doc_texts, "qbqtc_queries": query_texts,
     }
-    fit_texts = {"fit_en": whitening_fit_sentences("en"), "fit_zh": whitening_fit_sentences("zh")}
+    n_fit = 400 if args.smoke else WHITEN_FIT_SENTENCES
+    fit_texts = {"fit_en": whitening_fit_sentences("en", n_fit), "fit_zh": whitening_fit_sentences("zh", n_fit)}
 
     print("base model: embedding under every pooling variant", flush=True)
     base = PoolingEmbedder(None)
     vecs = _embed_all(base, list(BASE_VARIANTS), {**texts, **fit_texts}, work / "emb-base", not args.fp32)
+    _add_en_sentences(vecs, unique_en)
     systems: list[dict] = []
 
     def measure(name: str, label: str, get, dim: int) -> None:
@@ -250,6 +306,7 @@ def eval_stage(args: argparse.Namespace) -> int:
         print(f"fine-tuned model {finetuned}: embedding", flush=True)
         tuned = PoolingEmbedder(finetuned)
         tvecs = _embed_all(tuned, ["model"], texts, work / "emb-finetuned", not args.fp32)
+        _add_en_sentences(tvecs, unique_en)
         measure("finetuned", "fine-tuned (MNRL, QBQTC train)", lambda part: tvecs[part]["model"], int(tvecs["qbqtc_docs"]["model"].shape[1]))
         info = finetuned / "adrecall_training.json"
         training = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else None
@@ -262,7 +319,8 @@ def eval_stage(args: argparse.Namespace) -> int:
         "data": {
             "stsb_en_test_pairs": len(en_gold), "stsb_zh_test_pairs": len(zh_gold),
             "qbqtc_corpus": len(doc_ids), "qbqtc_test_public_queries": len(qids),
-            "anisotropy_texts": {"stsb_en_sentences": len(en_sentences), "qbqtc_titles": len(doc_texts)},
+            "qbqtc_docs_left_out_empty_after_normalisation": task.dropped_docs,
+            "anisotropy_texts": {"stsb_en_sentences": len(unique_en), "qbqtc_titles": len(doc_texts)},
             "whitening_fit": {"stsb_en": len(fit_texts["fit_en"]), "stsb_zh": len(fit_texts["fit_zh"]),
                               "qbqtc": f"the {len(doc_texts)} corpus titles"},
         },
@@ -414,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-train-rows", type=int, default=None, help="subsample the MNRL rows")
+    parser.add_argument("--smoke", action="store_true", help="small slices only, to check the code path")
     parser.add_argument("--fp32", action="store_true", help="embed in fp32 (default bf16 autocast, ~2.7x faster)")
     args = parser.parse_args(argv)
     try:

@@ -12,8 +12,8 @@ Two losses (``loss=``):
 * ``"cosent"``: CoSENT on every (query, ad, graded label) pair: only the labels' order matters.
 
 The dev split (a file, or a share of the queries held out) is evaluated before training and
-after every epoch: information-retrieval nDCG@10 over the dev texts for MNRL, Spearman of
-cosine against the labels for CoSENT (both are reported when the data allow). The best epoch
+after every epoch: information-retrieval nDCG@10 (and recall@k) of the dev queries over the dev
+texts for MNRL, Spearman of cosine against the labels for CoSENT. The best epoch
 is kept and saved at ``out`` as a normal sentence-transformers folder that
 :class:`retrieval.encoder.Encoder` loads, with ``adrecall_training.json`` beside the weights
 recording settings, data and every dev figure. Texts get adrecall's normalisation, as at
@@ -164,15 +164,16 @@ def train_encoder(
         raise FileNotFoundError(f"index directory {str(index)!r} does not exist; build it first "
                                 "with `adrecall build` or leave --index out")
 
+    if config.normalize_text:  # as the encoder does at search time (and idempotent)
+        train, dev = train.normalized(), dev.normalized()
+    evaluator = _dev_evaluator(dev, config)  # refuses an unusable dev split before any heavy work
+
     mined_stats: dict[str, int] = {}
     negatives: dict[str, list[str]] = {}
     if config.loss == "mnrl" and config.hard_negatives and index is not None:
         negatives, mined_stats = _mine(index, train, config, show_progress)
-    if config.normalize_text:
-        normalized = train.normalized()
-        as_normalized = dict(zip(train.queries, normalized.queries))
-        negatives = {as_normalized[q]: _normalized_list(v) for q, v in negatives.items()}
-        train, dev = normalized, dev.normalized()
+        if config.normalize_text:
+            negatives = {q: _normalized_list(v) for q, v in negatives.items()}
 
     if config.loss == "mnrl":
         rows, fill_stats = mnrl_rows(train, negatives, config.hard_negatives, config.relevance_threshold, config.seed)
@@ -194,10 +195,9 @@ def train_encoder(
     st_model = _load_model(model_dir)
     base_max_length = st_model.max_seq_length
     st_model.max_seq_length = config.max_seq_length
-    evaluator, primary = _dev_evaluator(dev, config)
     started = time.perf_counter()
     dev_before = _flat(evaluator(st_model))
-    primary_key = _primary_key(evaluator, primary)
+    primary_key = _primary_key(evaluator)
     trainer, checkpoints = _trainer(st_model, rows, evaluator, primary_key, config, out, show_progress)
     result = trainer.train()
     seconds = time.perf_counter() - started
@@ -212,6 +212,7 @@ def train_encoder(
     ]
     best = max(history, key=lambda h: h[primary_key]) if history else {}
     st_model.max_seq_length = base_max_length
+    _check_out(out, overwrite, remove=True)
     st_model.save(str(out))
     if not config.keep_checkpoints:
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -316,13 +317,16 @@ def cosent_rows(pairs: Pairs) -> dict[str, list[Any]]:
 # ---------------------------------------------------------------- pieces
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool, remove: bool = False) -> None:
+    """Refuse a non-empty ``out`` unless ``overwrite``; with ``remove``, clear it for saving."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise FileExistsError(
                 f"output {str(out)!r} already exists and is not empty; pick a new --out or pass "
                 "--overwrite"
             )
+        if not remove:
+            return
         if out.is_dir():
             shutil.rmtree(out)
         else:
@@ -359,22 +363,26 @@ def _load_model(model_dir: Path) -> Any:
     return _load(model_dir)
 
 
-def _dev_evaluator(dev: Pairs, config: TrainEncoderConfig) -> tuple[Any, Any]:
-    """A SequentialEvaluator whose last member (the primary one) matches the loss."""
-    from sentence_transformers.base.evaluation.sequential import SequentialEvaluator
+def _dev_evaluator(dev: Pairs, config: TrainEncoderConfig) -> Any:
+    """The dev evaluator matching the loss: retrieval over the dev texts for MNRL (nDCG@10
+    primary, recall@1/10/100 too), Spearman of cosine against the labels for CoSENT."""
     from sentence_transformers.sentence_transformer.evaluation import (
         EmbeddingSimilarityEvaluator,
         InformationRetrievalEvaluator,
     )
 
-    ir = None
-    relevant = dev.relevant_texts(config.relevance_threshold)
-    if relevant:
+    if config.loss == "mnrl":
+        relevant = dev.relevant_texts(config.relevance_threshold)
+        if not relevant:
+            raise PairsError(
+                f"dev pairs {dev.source} hold no pair with label >= {config.relevance_threshold:g}, "
+                "so retrieval cannot be evaluated; give a dev split with relevant pairs"
+            )
         corpus_ids: dict[str, str] = {}
         for text in dev.texts:
             corpus_ids.setdefault(text, f"d{len(corpus_ids)}")
         query_ids = {q: f"q{i}" for i, q in enumerate(relevant)}
-        ir = InformationRetrievalEvaluator(
+        evaluator = InformationRetrievalEvaluator(
             queries={qid: q for q, qid in query_ids.items()},
             corpus={cid: t for t, cid in corpus_ids.items()},
             relevant_docs={query_ids[q]: {corpus_ids[t] for t in ts} for q, ts in relevant.items()},
@@ -384,31 +392,21 @@ def _dev_evaluator(dev: Pairs, config: TrainEncoderConfig) -> tuple[Any, Any]:
             accuracy_at_k=[1, 10],
             write_csv=False,
         )
-    sim = None
-    if len(set(dev.labels.tolist())) > 1:
-        sim = EmbeddingSimilarityEvaluator(
-            dev.queries, dev.texts, dev.labels.tolist(), name="dev",
-            batch_size=config.eval_batch_size, write_csv=False,
+        return evaluator
+    if len(set(dev.labels.tolist())) < 2:
+        raise PairsError(
+            f"dev pairs {dev.source} all carry the same label, so Spearman is undefined; give a "
+            "dev split with graded labels"
         )
-    if config.loss == "mnrl":
-        if ir is None:
-            raise PairsError(
-                f"dev pairs {dev.source} hold no pair with label >= {config.relevance_threshold:g}, "
-                "so retrieval cannot be evaluated; give a dev split with relevant pairs"
-            )
-        members, primary = [e for e in (sim, ir) if e is not None], ir
-    else:
-        if sim is None:
-            raise PairsError(
-                f"dev pairs {dev.source} all carry the same label, so Spearman is undefined; give a "
-                "dev split with graded labels"
-            )
-        members, primary = [e for e in (ir, sim) if e is not None], sim
-    return SequentialEvaluator(members), primary
+    evaluator = EmbeddingSimilarityEvaluator(
+        dev.queries, dev.texts, dev.labels.tolist(), name="dev",
+        batch_size=config.eval_batch_size, write_csv=False,
+    )
+    return evaluator
 
 
-def _primary_key(evaluator: Any, primary: Any) -> str:
-    key = getattr(primary, "primary_metric", None)
+def _primary_key(evaluator: Any) -> str:
+    key = getattr(evaluator, "primary_metric", None)
     if not key:
         raise RuntimeError("the dev evaluator reported no primary metric")  # pragma: no cover
     return str(key)

@@ -113,7 +113,7 @@ def load_student_modules(model_dir: Path, max_length: int) -> tuple[list[nn.Modu
             transformer = Transformer(str(model_dir))
             pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
             st = SentenceTransformer(modules=[transformer, pooling], device="cpu")
-    modules = list(st)
+    modules: list[Any] = list(st)
     if not modules or not hasattr(modules[0], "tokenizer"):
         raise ValueError(f"{model_dir}: the first module has no tokenizer; not a text encoder")
     modules[0].max_seq_length = max_length
@@ -178,6 +178,7 @@ def distill(
     out_dir = Path(out)
     checkpoint = prepare_resumable_out(out_dir, fingerprint, config.overwrite)
 
+    cache: Path | None
     if teacher is None:
         teacher = load_teacher(config.teacher, config.teacher_threads, config.teacher_batch_size)
         cache = Path(teacher_cache) if teacher_cache else default_teacher_cache(out_dir, teacher_name)
@@ -375,7 +376,7 @@ def _save_student(student: Student, normalized: bool, projection: str, out_dir: 
     model = SentenceTransformer(modules=modules, device="cpu")
     with quiet_transformers():
         model.save(str(out_dir))
-    return int(model.get_embedding_dimension())
+    return int(model.get_embedding_dimension() or 0)
 
 
 def _weights(source: Path) -> str:

@@ -96,7 +96,8 @@ def _pooler_kwargs(config: Any, with_pooler: bool) -> dict:
         model_cls = MODEL_MAPPING[type(config)]
     except KeyError as exc:
         raise ValueError(f"{type(config).__name__}: not a model family transformers knows") from exc
-    if "add_pooling_layer" in inspect.signature(model_cls.__init__).parameters:
+    init: Any = model_cls.__init__  # type: ignore[misc]
+    if "add_pooling_layer" in inspect.signature(init).parameters:
         return {"add_pooling_layer": with_pooler}
     return {}
 

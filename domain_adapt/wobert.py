@@ -152,8 +152,8 @@ def enable_wobert(tokenizer: Any) -> Any:
     from tokenizers import normalizers, pre_tokenizers
 
     jieba_module()
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    normalizer = getattr(backend, "normalizer", None)
+    backend: Any = getattr(tokenizer, "backend_tokenizer", None)
+    normalizer: Any = getattr(backend, "normalizer", None)
     if backend is None or type(normalizer).__name__ != "BertNormalizer":
         raise ValueError(
             f"WoBERT pre-tokenisation needs a fast BERT (WordPiece) tokenizer with a "
@@ -171,7 +171,7 @@ def enable_wobert(tokenizer: Any) -> Any:
     steps = [original[1], custom] if original[1] is not None else [custom]
     backend.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tokenizer._adrecall_wobert_original = original
-    tokenizer.__class__ = _wobert_class(type(tokenizer))
+    tokenizer.__class__ = _wobert_class(type(tokenizer))  # type: ignore[arg-type]
     tokenizer.init_kwargs[WOBERT_FLAG] = True
     return tokenizer
 
@@ -250,7 +250,7 @@ def _standard_components(tokenizer: Any) -> Iterator[None]:
 
 
 @cache
-def _wobert_class(base: type) -> type:
+def _wobert_class(base: Any) -> type:
     """A subclass of ``base`` with the same name (so saved configs name ``base``) whose
     ``save_pretrained`` writes the standard components: the custom jieba step cannot be
     serialised."""

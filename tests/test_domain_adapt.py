@@ -209,7 +209,7 @@ def test_whole_word_masking_masks_all_pieces_of_chosen_words_only(tiny: Path) ->
     tokenizer = AutoTokenizer.from_pretrained(str(tiny))
     collator = WholeWordMaskCollator(tokenizer, mlm_probability=0.15)
     tokens = ["[CLS]"] + ["play", "##ing", "北", "京", "run", "##s", "##er", "fast"] * 3 + ["[SEP]"]
-    ids = tokenizer.convert_tokens_to_ids(tokens)
+    ids = list(tokenizer.convert_tokens_to_ids(tokens))
     word_ids = word_ids_for_tokens(tokens, [t in ("[CLS]", "[SEP]") for t in tokens])
     n_words = len({w for w in word_ids if w >= 0})
     generator = torch.Generator().manual_seed(0)
@@ -231,7 +231,7 @@ def test_masking_follows_80_10_10_and_is_dynamic(tiny: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(tiny))
     collator = WholeWordMaskCollator(tokenizer)
     tokens = ["fast"] * 400
-    ids = tokenizer.convert_tokens_to_ids(tokens)
+    ids = list(tokenizer.convert_tokens_to_ids(tokens))
     word_ids = list(range(len(tokens)))
     counts = {"mask": 0, "random": 0, "kept": 0}
     generator = torch.Generator().manual_seed(1)
@@ -267,7 +267,9 @@ def test_pretraining_a_tiny_model_lowers_the_mlm_loss(tiny: Path, tmp_path: Path
     summary = pretrain(PRETRAIN_TEXTS, tiny, tmp_path / "pt", config)
     assert summary.steps == 40 and summary.heldout_texts > 0
     assert summary.train_loss_last < summary.train_loss_first - 0.2
+    assert summary.heldout_loss_after is not None and summary.heldout_loss_before is not None
     assert summary.heldout_loss_after < summary.heldout_loss_before
+    assert summary.heldout_perplexity_after is not None and summary.heldout_perplexity_before
     assert summary.heldout_perplexity_after < summary.heldout_perplexity_before
     out = tmp_path / "pt"
     assert (out / "model.safetensors").is_file() and (out / model_io.MLM_HEAD_FILE).is_file()
@@ -344,7 +346,9 @@ def test_distillation_lowers_the_mse_to_the_teacher(tiny: Path, tmp_path: Path) 
                       teacher_cache=cache)
     assert summary.teacher == "fake" and summary.output_dimension == 8
     assert summary.train_loss_last < summary.train_loss_first
+    assert summary.heldout_mse_after is not None and summary.heldout_mse_before is not None
     assert summary.heldout_mse_after < summary.heldout_mse_before
+    assert summary.heldout_cosine_after is not None and summary.heldout_cosine_before is not None
     assert summary.heldout_cosine_after > summary.heldout_cosine_before
     assert cache.is_file() and cache.with_suffix(".json").is_file()
     encoder = Encoder(tmp_path / "st")

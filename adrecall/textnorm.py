@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-_URL = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
+# a URL runs over printable ASCII only, so Chinese text glued to it ("见www.a.cn官网") survives
+_URL = re.compile(r"(?:https?://|ftp://|www\.)[\x21-\x7e]+", re.IGNORECASE)
 _NOT_KEPT = re.compile(r"[^\[\]@#A-Za-z0-9\u4e00-\u9fa5]+")
 
 

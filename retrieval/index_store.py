@@ -81,6 +81,7 @@ class Manifest:
                 f"{where}: index format version {version!r}, this adrecall reads version "
                 f"{FORMAT_VERSION}; rebuild the index with this version"
             )
+        data.setdefault("model_dimension", data.get("dimension"))  # before whitening, the same
         names = {f.name for f in fields(cls)}
         missing = sorted(n for n in names if n not in data and n not in _OPTIONAL)
         if missing:

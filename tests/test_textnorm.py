@@ -8,6 +8,11 @@ def test_drops_urls_symbols_and_collapses_space() -> None:
     assert normalize_text(text) == "Sale 50 off at now"
 
 
+def test_url_stops_where_chinese_starts() -> None:
+    assert normalize_text("详情见www.tule.cn限时特价") == "详情见 限时特价"
+    assert normalize_text("官网：https://a.cn/x?q=1。立即预订") == "官网 立即预订"
+
+
 def test_keeps_cjk_hashtags_mentions_and_brackets() -> None:
     assert normalize_text("【限时】#旅游# @携程  特价，机票！") == "限时 #旅游# @携程 特价 机票"
     assert normalize_text("[new] ads") == "[new] ads"

@@ -220,6 +220,11 @@ def markdown(report: dict) -> str:
             "- MiniLM-L6's vocabulary holds only 244 CJK characters: on QBQTC most Chinese "
             "text becomes [UNK]."
         ),
+        (
+            "- Timings are wall times on the machine named above, which may be shared with "
+            "other jobs: read them as what this run took, not as clean speed measurements "
+            "(a resumed run's time adds up the time of each part)."
+        ),
         "",
         (
             "| task | test rows | epochs run/planned (best) | Spearman | nDCG@10 | MSE (0–2) | reference "
@@ -236,8 +241,8 @@ def markdown(report: dict) -> str:
             f"| {task}{' (limited)' if r['limited'] else ''}"
             f"{'' if r['training_finished'] else ' (training interrupted)'} | {r['rows']['test']} | "
             f"{r['epochs_run']}/{r['settings']['epochs']} ({r['best_epoch']}) | {t['spearman']:.4f} | "
-            f"{t.get('ndcg@10', float('nan')):.4f} | {t['mse']:.4f} | {ref['spearman']:.4f} | "
-            f"{ref.get('ndcg@10', float('nan')):.4f} | {_num(r['train_wall_seconds'], 0)} | "
+            f"{_num(t.get('ndcg@10'), 4)} | {t['mse']:.4f} | {ref['spearman']:.4f} | "
+            f"{_num(ref.get('ndcg@10'), 4)} | {_num(r['train_wall_seconds'], 0)} | "
             f"{_num(r['train_pairs_per_second'], 1)} | {r['test_scoring_pairs_per_second']:.1f} |"
         )
     for task, r in report["tasks"].items():

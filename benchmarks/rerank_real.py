@@ -8,8 +8,12 @@ Tasks (data read from ``$ADRECALL_DATASETS``, default ``../shared/datasets``; ne
 * ``stsb``: STS Benchmark English (0–5, mapped onto 0–2 as label × 0.4). Train on sts-train,
   best epoch on sts-dev, report Spearman on sts-test.
 
-Each task also reports a zero-training reference: cosine similarity of the same MiniLM used as
-a bi-encoder (sentence-transformers, mean pooling). Note that MiniLM's vocabulary holds only
+Each task also reports two zero-training references: cosine similarity of the same MiniLM used
+as a bi-encoder (sentence-transformers, mean pooling), and BM25 (``benchmarks/bm25.py``: bm25s,
+jieba tokens for Chinese). BM25 scores each test pair as query → text against an index whose
+IDF comes from a whole corpus: for QBQTC the unique titles of all three v1 splits (language
+"zh"), for STS-B the unique sentences (both sides) of all three splits (language "en"; the
+score is sentence1 as query against sentence2). Note that MiniLM's vocabulary holds only
 244 CJK characters, so on QBQTC most Chinese characters become [UNK]: the numbers measure the
 recipe, not what a Chinese encoder would reach (pass ``--model`` a local Chinese BERT for that).
 
@@ -119,6 +123,35 @@ def bi_encoder_reference(model: str, queries: list[str], texts: list[str]) -> np
     return np.einsum("ij,ij->i", q, t).astype(np.float32)
 
 
+def bm25_reference(
+    queries: list[str], texts: list[str], corpus: list[str], language: str
+) -> tuple[np.ndarray, str]:
+    """BM25 of each ``(query, text)`` pair, every ``text`` a document of an index over
+    ``corpus`` (deduplicated, order kept; the texts are added if missing). Returns the scores
+    and a line describing the index."""
+    from benchmarks.bm25 import BM25Index
+
+    docs = list(dict.fromkeys([*corpus, *texts]))
+    position = {doc: i for i, doc in enumerate(docs)}
+    index = BM25Index(docs, language=language)
+    cache: dict[str, np.ndarray] = {}
+    scores = np.empty(len(queries), dtype=np.float32)
+    for i, (query, text) in enumerate(zip(queries, texts, strict=True)):
+        if query not in cache:
+            cache[query] = index.scores(query)
+        scores[i] = cache[query][position[text]]
+    return scores, f"{index.describe()}; corpus {len(docs)} unique docs"
+
+
+def _bm25_corpus(task: str, data: dict) -> list[str]:
+    """QBQTC: the titles of all v1 splits; STS-B: both sentences of all splits."""
+    corpus: list[str] = []
+    for split in ("train", "dev", "test"):
+        first, second, _ = data["splits"][split]
+        corpus += list(second) if task == "qbqtc" else [*first, *second]
+    return corpus
+
+
 def _metrics(task: str, queries: list[str], scores: np.ndarray, labels: np.ndarray) -> dict:
     from rerank.metrics import evaluate_scores
 
@@ -158,6 +191,10 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
     scores = score_pairs(model, test_pairs.queries, test_pairs.texts, checked=True)
     score_seconds = time.perf_counter() - start
     reference = bi_encoder_reference(args.model, test_pairs.queries, test_pairs.texts)
+    bm25_scores, bm25_index = bm25_reference(
+        test_pairs.queries, test_pairs.texts, _bm25_corpus(task, data),
+        "zh" if task == "qbqtc" else "en",
+    )
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
     training = manifest["training"]
     epochs_run = len(training["history"])
@@ -195,6 +232,11 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
             k: v for k, v in _metrics(task, test_pairs.queries, reference, test_pairs.labels).items()
             if k != "mse"
         },
+        "reference_bm25": {  # BM25 is not on the 0–2 scale either
+            k: v for k, v in _metrics(task, test_pairs.queries, bm25_scores, test_pairs.labels).items()
+            if k != "mse"
+        },
+        "reference_bm25_index": bm25_index,
         "model_dir": str(out_dir),
     }
 
@@ -212,8 +254,10 @@ def markdown(report: dict) -> str:
         ),
         (
             "- Spearman of scores against graded labels on the held-out test split; nDCG@10 is "
-            "the mean over queries with a relevant candidate (linear gains). Reference: cosine "
-            "of the same MiniLM as an untrained bi-encoder. Train seconds include the dev "
+            "the mean over queries with a relevant candidate (linear gains). References (no "
+            "training): cosine of the same MiniLM as an untrained bi-encoder, and BM25 of each "
+            "pair (query → text; IDF from the unique titles of all QBQTC v1 splits, or all "
+            "STS-B sentences; sentence1 → sentence2). Train seconds include the dev "
             "evaluation after each epoch."
         ),
         (
@@ -227,22 +271,25 @@ def markdown(report: dict) -> str:
         ),
         "",
         (
-            "| task | test rows | epochs run/planned (best) | Spearman | nDCG@10 | MSE (0–2) | reference "
-            "Spearman | reference nDCG@10 | train s | train pairs/s | score pairs/s |"
+            "| task | test rows | epochs run/planned (best) | Spearman | nDCG@10 | MSE (0–2) | cosine "
+            "Spearman | cosine nDCG@10 | BM25 Spearman | BM25 nDCG@10 | train s | train pairs/s | "
+            "score pairs/s |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for task in TASKS:
         r = report["tasks"].get(task)
         if r is None:
             continue
         t, ref = r["test"], r["reference_bi_encoder_cosine"]
+        bm25 = r.get("reference_bm25", {})  # absent from entries written before BM25 was added
         lines.append(
             f"| {task}{' (limited)' if r['limited'] else ''}"
             f"{'' if r['training_finished'] else ' (training interrupted)'} | {r['rows']['test']} | "
             f"{r['epochs_run']}/{r['settings']['epochs']} ({r['best_epoch']}) | {t['spearman']:.4f} | "
             f"{_num(t.get('ndcg@10'), 4)} | {t['mse']:.4f} | {ref['spearman']:.4f} | "
-            f"{_num(ref.get('ndcg@10'), 4)} | {_num(r['train_wall_seconds'], 0)} | "
+            f"{_num(ref.get('ndcg@10'), 4)} | {_num(bm25.get('spearman'), 4)} | "
+            f"{_num(bm25.get('ndcg@10'), 4)} | {_num(r['train_wall_seconds'], 0)} | "
             f"{_num(r['train_pairs_per_second'], 1)} | {r['test_scoring_pairs_per_second']:.1f} |"
         )
     for task, r in report["tasks"].items():
@@ -258,8 +305,20 @@ def markdown(report: dict) -> str:
         lines.append(
             f"- **{task}** ({r['stamp']['date']}, git {r['stamp']['git']}): "
             f"{json.dumps(r['settings'])}; label scale {r['label_scale']}"
+            + (f"; BM25: {r['reference_bm25_index']}" if r.get("reference_bm25_index") else "")
+            + (
+                f"; evaluated with --skip-training, model trained by `{r['training_stamp']['command']}` "
+                f"({r['training_stamp']['date']}, git {r['training_stamp']['git']})"
+                if r.get("training_stamp") else ""
+            )
         )
     return "\n".join(lines) + "\n"
+
+
+def _same_model(previous: dict, entry: dict) -> bool:
+    """Whether a report entry describes the same trained model as a fresh evaluation."""
+    keys = ("model_dir", "train_wall_seconds", "train_wall_until_checkpoint", "dev_history")
+    return all(previous.get(k) == entry.get(k) for k in keys)
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -306,7 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = load_task(task, root)
         if data is None:
             continue
-        report["tasks"][task] = run_task(task, data, args) | {"stamp": stamp(command)}
+        entry = run_task(task, data, args) | {"stamp": stamp(command)}
+        previous = report["tasks"].get(task)
+        if args.skip_training and previous and _same_model(previous, entry):
+            # re-evaluated, not retrained: keep the stamp of the run that trained the model
+            entry["training_stamp"] = previous.get("training_stamp") or previous["stamp"]
+        report["tasks"][task] = entry
         ran += 1
         print(json.dumps(report["tasks"][task]["test"]), flush=True)
     if not ran:

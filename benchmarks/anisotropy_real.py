@@ -202,9 +202,12 @@ def _retrieval(docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qids: 
 
 
 def _embed_all(
-    embedder, variants, texts: dict[str, list[str]], cache: Path, bf16: bool
+    embedder, variants, texts: dict[str, list[str]], work: Path, bf16: bool
 ) -> dict[str, dict[str, np.ndarray]]:
-    """``{part: {variant: vectors}}``, cached in ``cache`` (npz) between runs."""
+    """``{part: {variant: vectors}}``, cached as npz under ``work`` per model weights and precision."""
+    from adrecall.models import weights_sha256
+
+    cache = work / f"emb-{weights_sha256(embedder.model_dir)[:12]}-{'bf16' if bf16 else 'fp32'}"
     out: dict[str, dict[str, np.ndarray]] = {}
     for part, items in texts.items():
         path = cache / f"{part}.npz"
@@ -260,7 +263,7 @@ def eval_stage(args: argparse.Namespace) -> int:
 
     print("base model: embedding under every pooling variant", flush=True)
     base = PoolingEmbedder(None)
-    vecs = _embed_all(base, list(BASE_VARIANTS), {**texts, **fit_texts}, work / "emb-base", not args.fp32)
+    vecs = _embed_all(base, list(BASE_VARIANTS), {**texts, **fit_texts}, work, not args.fp32)
     _add_en_sentences(vecs, unique_en)
     systems: list[dict] = []
 
@@ -305,7 +308,7 @@ def eval_stage(args: argparse.Namespace) -> int:
     if (finetuned / "modules.json").is_file():
         print(f"fine-tuned model {finetuned}: embedding", flush=True)
         tuned = PoolingEmbedder(finetuned)
-        tvecs = _embed_all(tuned, ["model"], texts, work / "emb-finetuned", not args.fp32)
+        tvecs = _embed_all(tuned, ["model"], texts, work, not args.fp32)
         _add_en_sentences(tvecs, unique_en)
         measure("finetuned", "fine-tuned (MNRL, QBQTC train)", lambda part: tvecs[part]["model"], int(tvecs["qbqtc_docs"]["model"].shape[1]))
         info = finetuned / "adrecall_training.json"

@@ -4,7 +4,9 @@ Two losses (``loss=``):
 
 * ``"mnrl"``: MultipleNegativesRankingLoss over (query, relevant ad) rows, each row carrying
   ``hard_negatives`` negatives mined from a built index (:mod:`encoder_training.hard_negatives`:
-  never an ad labelled relevant for that query nor a duplicate of one). Without an index, or
+  never an ad labelled relevant for that query nor a duplicate of one). A query with several
+  relevant ads gets that many times more mined negatives (up to ``mining_candidates``),
+  rotated over its rows, so its rows do not all repeat the same negative. Without an index, or
   when a query has too few mined negatives, the gap is filled with random texts of the training
   pairs that are not relevant to the query (counted in the summary). Batches hold no duplicate
   texts (sentence-transformers' NO_DUPLICATES sampler), so a query never meets its own
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,11 +348,15 @@ def _mine(
     from encoder_training.hard_negatives import mine_hard_negatives
     from retrieval.retriever import Retriever
 
+    # A query with r relevant pairs makes r rows: mine enough for each row to get its own
+    # negatives (rotated by mnrl_rows), but never deeper than the candidate list.
+    rows_per_query = Counter(q for q, y in zip(train.queries, train.labels) if y >= config.relevance_threshold)
+    wanted = config.hard_negatives * max(rows_per_query.values(), default=1)
     retriever = Retriever.load(index)
     mined = mine_hard_negatives(
         retriever,
         train,
-        n_negatives=config.hard_negatives,
+        n_negatives=max(1, min(config.mining_candidates, wanted)),
         candidates=config.mining_candidates,
         relevance_threshold=config.relevance_threshold,
         show_progress=show_progress,

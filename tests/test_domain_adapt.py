@@ -329,8 +329,10 @@ class FakeTeacher:
 
     def __init__(self) -> None:
         self.table = np.random.default_rng(0).normal(size=(65536, 8))
+        self.calls = 0
 
     def __call__(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
         rows = []
         for text in texts:
             v = self.table[[ord(c) for c in text if not c.isspace()]].mean(axis=0)
@@ -357,11 +359,13 @@ def test_distillation_lowers_the_mse_to_the_teacher(tiny: Path, tmp_path: Path) 
     assert encoder.dimension == 8
     assert np.allclose(np.linalg.norm(encoder.encode(["我爱北京"]), axis=1), 1.0, atol=1e-5)
 
+    teacher = FakeTeacher()
     dropped = distill(PRETRAIN_TEXTS, tiny, tmp_path / "st-drop",
                       DistillConfig(max_steps=2, batch_size=8, progress=False, checkpoint_every=0,
-                                    projection="drop", projection_fit_texts=16),
-                      teacher=FakeTeacher(), teacher_cache=cache)
-    assert dropped.teacher_seconds == 0.0  # cached
+                                    heldout_fraction=0.15, projection="drop",
+                                    projection_fit_texts=16),
+                      teacher=teacher, teacher_cache=cache)
+    assert teacher.calls == 0  # the cached teacher embeddings were used
     assert Encoder(tmp_path / "st-drop").dimension == 16
 
 

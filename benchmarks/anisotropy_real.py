@@ -29,6 +29,7 @@ Results: ``anisotropy.json``, ``anisotropy.md`` and ``anisotropy.png`` under ``-
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -198,29 +199,50 @@ def _retrieval(docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qids: 
     run = {qid: [(doc_ids[i], float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
            for qid, row_ids, row_scores in zip(qids, ids, scores)}
     result = evaluate(run, qrels, ks=(10, 100))
-    return {k: result.metrics[k] for k in ("recall@10", "recall@100", "ndcg@10")} | {"n_queries": result.n_queries}
+    names = ("recall@10", "recall@100", "ndcg@10")
+    return {k: result.metrics[k] for k in names} | {
+        "n_queries": result.n_queries,
+        "per_query": {q: {k: m[k] for k in names} for q, m in result.per_query.items()},
+    }
+
+
+def paired_change(base: dict[str, dict[str, float]], new: dict[str, dict[str, float]], metric: str,
+                  resamples: int = 10_000, seed: int = 0) -> dict[str, float]:
+    """Mean per-query change of ``metric``, its 95% paired-bootstrap interval over queries, and
+    how many queries went up / down."""
+    queries = sorted(set(base) & set(new))
+    diff = np.array([new[q][metric] - base[q][metric] for q in queries])
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean": float(diff.mean()), "ci95_low": float(low), "ci95_high": float(high),
+            "queries_up": int((diff > 0).sum()), "queries_down": int((diff < 0).sum()),
+            "queries": len(queries)}
 
 
 def _embed_all(
     embedder, variants, texts: dict[str, list[str]], work: Path, bf16: bool
 ) -> dict[str, dict[str, np.ndarray]]:
-    """``{part: {variant: vectors}}``, cached as npz under ``work`` per model weights and precision."""
+    """``{part: {variant: vectors}}``, cached as npz under ``work`` per model weights and precision,
+    reused only for the very same texts (their SHA-256 is stored with the vectors)."""
     from adrecall.models import weights_sha256
 
     cache = work / f"emb-{weights_sha256(embedder.model_dir)[:12]}-{'bf16' if bf16 else 'fp32'}"
     out: dict[str, dict[str, np.ndarray]] = {}
     for part, items in texts.items():
         path = cache / f"{part}.npz"
+        digest = hashlib.sha256("\n".join(items).encode("utf-8")).hexdigest()
         if path.is_file():
             with np.load(path) as data:
-                if all(v in data for v in variants) and len(data[variants[0]]) == len(items):
+                fresh = "texts_sha256" in data and str(data["texts_sha256"]) == digest
+                if fresh and all(v in data for v in variants):
                     out[part] = {v: data[v] for v in variants}
                     continue
         started = time.perf_counter()
         out[part] = embedder.embed(items, variants, batch_size=128, bf16=bf16, show_progress=False)
         print(f"  embedded {part}: {len(items)} texts in {time.perf_counter() - started:.0f} s", flush=True)
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **out[part])
+        np.savez(path, texts_sha256=np.array(digest), **out[part])
     return out
 
 
@@ -285,6 +307,11 @@ def eval_stage(args: argparse.Namespace) -> int:
         systems.append(row)
         print(f"  {label}: {json.dumps({k: v for k, v in row.items() if k.startswith(('stsb', 'qbqtc'))}, default=str)}", flush=True)
 
+    plotted = [
+        (f"{VARIANT_LABELS[v]}{' (= mean pooling)' if v == 'model' else ''}",
+         {p: vecs[p][v] for p in ("stsb_en_sentences", "qbqtc_docs")})
+        for v in ("cls", "first_last_avg", "model")
+    ]
     for variant in BASE_VARIANTS:
         measure(variant, VARIANT_LABELS[variant], lambda part, v=variant: vecs[part][v], int(vecs["qbqtc_docs"][variant].shape[1]))
 
@@ -302,6 +329,9 @@ def eval_stage(args: argparse.Namespace) -> int:
         out_dim = transforms["qbqtc"].output_dim
         label = f"whitening ({'full, ' if dim is None else ''}{out_dim})"
         measure(f"whiten_{'full' if dim is None else dim}", label, whitened, out_dim)
+        if dim is None:
+            plotted.append((f"{label}: en fit on train, QBQTC fit on itself",
+                            {p: whitened(p) for p in ("stsb_en_sentences", "qbqtc_docs")}))
 
     finetuned = Path(args.finetuned) if args.finetuned else work / "finetuned"
     training = None
@@ -311,13 +341,23 @@ def eval_stage(args: argparse.Namespace) -> int:
         tvecs = _embed_all(tuned, ["model"], texts, work, not args.fp32)
         _add_en_sentences(tvecs, unique_en)
         measure("finetuned", "fine-tuned (MNRL, QBQTC train)", lambda part: tvecs[part]["model"], int(tvecs["qbqtc_docs"]["model"].shape[1]))
+        plotted.append(("fine-tuned", {p: tvecs[p]["model"] for p in ("stsb_en_sentences", "qbqtc_docs")}))
         info = finetuned / "adrecall_training.json"
         training = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else None
     else:
         print(f"no fine-tuned model at {finetuned}: run the train stage first; its row is left out", flush=True)
 
+    by_name = {r["system"]: r for r in systems}
+    changes = {}
+    for name in ("whiten_full", "whiten_256", "whiten_128", "finetuned"):
+        if name in by_name:
+            base_q, new_q = by_name["model"]["qbqtc"]["per_query"], by_name[name]["qbqtc"]["per_query"]
+            changes[name] = {m: paired_change(base_q, new_q, m) for m in ("recall@10", "recall@100")}
+    for r in systems:  # per-query figures fed the intervals; keep the JSON small
+        r["qbqtc"].pop("per_query", None)
     report = {
         "benchmark": "anisotropy_real",
+        "qbqtc_change_vs_own_pooling": changes,
         "model": "default (all-MiniLM-L6-v2, 384 dims, 244 CJK characters in its vocabulary)",
         "data": {
             "stsb_en_test_pairs": len(en_gold), "stsb_zh_test_pairs": len(zh_gold),
@@ -337,7 +377,7 @@ def eval_stage(args: argparse.Namespace) -> int:
     results.mkdir(parents=True, exist_ok=True)
     (results / "anisotropy.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (results / "anisotropy.md").write_text(markdown(report), encoding="utf-8")
-    plot(vecs, own, results / "anisotropy.png", tvecs["qbqtc_docs"]["model"] if training is not None else None)
+    plot(plotted, results / "anisotropy.png")
     print(markdown(report))
     return 0
 
@@ -400,6 +440,8 @@ def markdown(report: dict) -> str:
         "itself for retrieval (what `adrecall build --whiten` does), so its QBQTC-title anisotropy "
         "is ~0 by construction; its STS-B en figures are out of sample."),
         "- first-last average = masked mean of the average of hidden_states[1] and hidden_states[-1].",
+        ("- The model's own pooling is mean pooling + L2 normalisation, so its rows equal mean "
+         "pooling's up to bf16 rounding."),
         ("- The default model knows 244 CJK characters; most Chinese characters become [UNK], so every "
         "Chinese figure is weak for every variant."),
     ]
@@ -413,10 +455,13 @@ def markdown(report: dict) -> str:
             "## Fine-tuning",
             "",
             (f"MultipleNegativesRankingLoss on QBQTC v1 train only: {t['train_rows']} (query, title "
-            f"with label >= 1) rows, {cfg['hard_negatives']} hard negative each mined from an index "
-            f"of the train titles (top {cfg['mining_candidates']} of the base model, labelled-relevant "
-            "titles and their duplicates skipped; queries short of mined negatives filled with random "
-            f"train titles: {t['hard_negatives'].get('random_filled', 0)} rows), batch "
+            f"with label >= 1) rows, {cfg['hard_negatives']} hard negative per row from "
+            f"{t['hard_negatives'].get('negatives', 0)} negatives mined for "
+            f"{t['hard_negatives'].get('queries', 0)} queries (rotated over each query's rows) out of "
+            f"an index of the train titles (top {cfg['mining_candidates']} of the base model; "
+            f"{t['hard_negatives'].get('skipped_relevant_text', 0)} labelled-relevant candidates or "
+            "duplicates of one skipped; rows short of mined negatives filled with random train "
+            f"titles: {t['hard_negatives'].get('random_filled', 0)}), batch "
             f"{cfg['batch_size']}, lr {cfg['learning_rate']:g}, {cfg['epochs']} epoch, max_seq_length "
             f"{cfg['training_max_seq_length']}, bf16 autocast={cfg['bf16']}; {t['steps']} steps in "
             f"{t['seconds'] / 60:.1f} min. Dev = QBQTC v1 dev, {t['primary_metric']}: "
@@ -433,34 +478,52 @@ def markdown(report: dict) -> str:
                 f"{base['stsb_en_spearman']:.4f} → {tuned['stsb_en_spearman']:.4f}, zh "
                 f"{base['stsb_zh_spearman']:.4f} → {tuned['stsb_zh_spearman']:.4f}."
             )
+    changes = report.get("qbqtc_change_vs_own_pooling") or {}
+    if changes:
+        labels = {r["system"]: r["label"] for r in rows}
+        lines += [
+            "",
+            "## Is the QBQTC change real?",
+            "",
+            (f"Per-query change against the model's own pooling over the "
+            f"{next(iter(changes.values()))['recall@10']['queries']} test_public queries: mean, 95% "
+            "paired-bootstrap interval (10,000 resamples of the queries), queries up / down."),
+            "",
+            "| system | Δ recall@10 | 95% interval | up / down | Δ recall@100 | 95% interval | up / down |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, c in changes.items():
+            a, b = c["recall@10"], c["recall@100"]
+            lines.append(
+                f"| {labels.get(name, name)} | {a['mean']:+.4f} | [{a['ci95_low']:+.4f}, {a['ci95_high']:+.4f}] "
+                f"| {a['queries_up']} / {a['queries_down']} | {b['mean']:+.4f} | "
+                f"[{b['ci95_low']:+.4f}, {b['ci95_high']:+.4f}] | {b['queries_up']} / {b['queries_down']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def plot(vecs: dict, own: dict, path: Path, tuned_docs: np.ndarray | None) -> None:
-    """Histograms of random-pair cosines on the STS-B en sentences and the QBQTC titles."""
+def plot(series: list[tuple[str, dict[str, np.ndarray]]], path: Path) -> None:
+    """Histograms of random-pair cosines on the STS-B en sentences and the QBQTC titles, one
+    outline per ``(label, {part: vectors})`` series."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from encoder_training.diagnostics import random_pairs, unit_rows
-    from encoder_training.pooling_variants import VARIANT_LABELS
 
-    series = [(VARIANT_LABELS[v], {p: vecs[p][v] for p in ("stsb_en_sentences", "qbqtc_docs")}) for v in BASE_VARIANTS]
-    if tuned_docs is not None:
-        series.append(("fine-tuned", {"qbqtc_docs": tuned_docs}))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     bins = np.linspace(-0.4, 1, 71)
-    for ax, part, title in zip(axes, ("stsb_en_sentences", "qbqtc_docs"), ("STS-B en test sentences", "QBQTC v1 titles")):
+    titles = {"stsb_en_sentences": "STS-B en test sentences", "qbqtc_docs": "QBQTC v1 titles"}
+    for ax, (part, title) in zip(axes, titles.items()):
         for label, parts in series:
-            if part not in parts:
-                continue
-            unit = unit_rows(parts[part])
-            i, j = random_pairs(len(unit), 20_000, 0)
-            ax.hist(np.sum(unit[i] * unit[j], axis=1), bins=bins, histtype="step", label=label, density=True)
+            if part in parts:
+                unit = unit_rows(parts[part])
+                i, j = random_pairs(len(unit), 20_000, 0)
+                ax.hist(np.sum(unit[i] * unit[j], axis=1), bins=bins, histtype="step", label=label, density=True)
         ax.set_title(f"random-pair cosine: {title}", fontsize=9)
         ax.set_xlabel("cosine")
-    axes[0].legend(fontsize=7)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

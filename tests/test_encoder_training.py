@@ -186,6 +186,7 @@ def test_mnrl_rows_rotate_mined_negatives_and_fill_without_relevant_texts() -> N
 # ---------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_train_encoder_mnrl_with_hard_negatives_saves_a_loadable_model(
     tiny_model: Path, tiny_index: Path, tmp_path: Path
 ) -> None:
@@ -206,6 +207,7 @@ def test_train_encoder_mnrl_with_hard_negatives_saves_a_loadable_model(
     assert not (tmp_path / "tuned.checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_train_encoder_command_cosent(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     pairs = _labelled()
     path = tmp_path / "pairs.csv"

@@ -37,6 +37,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -169,8 +170,8 @@ def train_stage(args: argparse.Namespace) -> int:
         bf16=True,
         seed=42,
     )
-    summary = train_encoder(train, work / "finetuned", dev_pairs=dev, index=index_dir, config=config, overwrite=True)
-    print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "dev_history"}, indent=2, ensure_ascii=False))
+    trained = train_encoder(train, work / "finetuned", dev_pairs=dev, index=index_dir, config=config, overwrite=True)
+    print(json.dumps({k: v for k, v in trained.to_dict().items() if k != "dev_history"}, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -185,7 +186,9 @@ def _spearman(a: np.ndarray, b: np.ndarray, gold: Sequence[float]) -> float:
     return float(spearmanr(pair_cosines(a, b), np.asarray(gold)).statistic)
 
 
-def _retrieval(docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qids: list[str], qrels: dict) -> dict[str, float]:
+def _retrieval(
+    docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qids: list[str], qrels: dict
+) -> dict[str, Any]:
     import faiss
 
     from encoder_training.diagnostics import unit_rows
@@ -196,8 +199,10 @@ def _retrieval(docs: np.ndarray, queries: np.ndarray, doc_ids: list[str], qids: 
     index = faiss.IndexFlatIP(d.shape[1])
     index.add(d)
     scores, ids = index.search(q, 100)
-    run = {qid: [(doc_ids[i], float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
-           for qid, row_ids, row_scores in zip(qids, ids, scores)}
+    run: dict[object, list[tuple[object, float]]] = {
+        qid: [(doc_ids[i], float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+        for qid, row_ids, row_scores in zip(qids, ids, scores)
+    }
     result = evaluate(run, qrels, ks=(10, 100))
     names = ("recall@10", "recall@100", "ndcg@10")
     return {k: result.metrics[k] for k in names} | {
@@ -242,7 +247,7 @@ def _embed_all(
         out[part] = embedder.embed(items, variants, batch_size=128, bf16=bf16, show_progress=False)
         print(f"  embedded {part}: {len(items)} texts in {time.perf_counter() - started:.0f} s", flush=True)
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, texts_sha256=np.array(digest), **out[part])
+        np.savez(path, texts_sha256=np.array(digest), **out[part])  # type: ignore[arg-type]
     return out
 
 
@@ -269,7 +274,8 @@ def eval_stage(args: argparse.Namespace) -> int:
         task.doc_ids, task.doc_texts, task.query_ids, task.query_texts, task.qrels
     )
     if args.smoke:  # a quick check of the code path on small slices; numbers mean nothing
-        en1, en2, en_gold, zh1, zh2, zh_gold = (x[:120] for x in (en1, en2, en_gold, zh1, zh2, zh_gold))
+        en1, en2, zh1, zh2 = en1[:120], en2[:120], zh1[:120], zh2[:120]
+        en_gold, zh_gold = en_gold[:120], zh_gold[:120]
         keep = set(doc_texts[:1500]) | {t for q in qids for d in qrels[q] for t in [task.doc_texts[task.doc_ids.index(d)]] if d in task.doc_ids}
         pairs = [(d, t) for d, t in zip(doc_ids, doc_texts) if t in keep]
         doc_ids, doc_texts = [d for d, _ in pairs], [t for _, t in pairs]

@@ -405,11 +405,10 @@ def _dev_evaluator(dev: Pairs, config: TrainEncoderConfig) -> Any:
             f"dev pairs {dev.source} all carry the same label, so Spearman is undefined; give a "
             "dev split with graded labels"
         )
-    evaluator = EmbeddingSimilarityEvaluator(
+    return EmbeddingSimilarityEvaluator(
         dev.queries, dev.texts, dev.labels.tolist(), name="dev",
         batch_size=config.eval_batch_size, write_csv=False,
     )
-    return evaluator
 
 
 def _primary_key(evaluator: Any) -> str:
@@ -447,10 +446,11 @@ def _trainer(
     if checkpoints.exists():
         shutil.rmtree(checkpoints)
     by_steps = config.max_steps is not None
+    steps = config.max_steps or 0
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
-        max_steps=config.max_steps if by_steps else -1,
+        max_steps=steps if by_steps else -1,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.learning_rate,
@@ -462,8 +462,8 @@ def _trainer(
         batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss == "mnrl" else BatchSamplers.BATCH_SAMPLER,
         eval_strategy="steps" if by_steps else "epoch",
         save_strategy="steps" if by_steps else "epoch",
-        eval_steps=config.max_steps if by_steps else None,
-        save_steps=config.max_steps if by_steps else None,
+        eval_steps=steps if by_steps else None,
+        save_steps=steps if by_steps else 500,  # 500: the library default, unused per epoch
         save_total_limit=2,
         load_best_model_at_end=True,
         metric_for_best_model=primary_key,

@@ -435,6 +435,23 @@ def markdown(state: dict, args: argparse.Namespace, stamp: dict) -> str:
                        ("evaluate/bm25", "BM25 (jieba)")):
         lines.append(f"| {label} | {get(key, 'qbqtc', 'spearman')} | {get(key, 'qbqtc', 'ndcg@10')} | "
                      f"{get(key, 'stsb_zh', 'spearman')} | | | | | | |")
+    ft = state.get("evaluate/default/bertsim", {}).get("result", {}).get("training", {})
+    lines += [
+        "",
+        (f"Fine-tuning (the same for every start model): {ft.get('train_pairs', '—')} QBQTC v1 train "
+        f"pairs (whole queries, seeded), {PRESETS[args.preset]['epochs']} epoch(s), batch 32, max "
+        "length 64, best epoch on QBQTC v1 dev; bi-encoder with CoSENT (encoder_training), BertSim "
+        "with MSE (rerank, encoder lr 1e-5, head 1e-4). BertSim's STS-B column scores sentence pairs "
+        "with a model trained for query-title relevance (a transfer check only)."),
+    ]
+    if args.preset != "full":
+        lines += [
+            "",
+            (f"**Preset `{args.preset}`: a short run on a shared machine.** Pre-training and "
+            "distillation saw well under one epoch of a subset of the corpus and the fine-tuning a "
+            "fifth of QBQTC train, so these numbers show where each step points after minutes of "
+            "CPU, not what the recipe reaches when run to convergence (`--preset full`)."),
+        ]
     lines += ["", "Wall time of every step (seconds; CPU seconds and load in the JSON):", "",
               "| step | wall s |", "|---|---|"]
     lines += [f"| {key} | {secs(key)} |" for key in state]

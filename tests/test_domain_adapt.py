@@ -366,6 +366,7 @@ def test_distillation_lowers_the_mse_to_the_teacher(tiny: Path, tmp_path: Path) 
                                     projection_fit_texts=16),
                       teacher=teacher, teacher_cache=cache)
     assert teacher.calls == 0  # the cached teacher embeddings were used
+    assert dropped.output_dimension == 16 and dropped.teacher_seconds == 0.0
     assert Encoder(tmp_path / "st-drop").dimension == 16
 
 

@@ -5,9 +5,9 @@ Four steps, each a plain function with a typed config and an ``adrecall`` comman
 - :mod:`domain_adapt.vocab_extension` (``adrecall extend-vocab``): add the CJK characters and,
   optionally, frequent jieba words of a corpus that the tokenizer lacks; old ids and
   embeddings stay as they are.
-- :mod:`domain_adapt.wobert`: WoBERT pre-tokenisation (jieba first; words in the vocabulary
-  stay whole; the rest goes to the normal tokenizer), switched on by a flag in the saved
-  tokenizer config.
+- :mod:`adrecall.wobert` (shared, since every loader honours it): WoBERT pre-tokenisation
+  (jieba first; words in the vocabulary stay whole; the rest goes to the normal tokenizer),
+  switched on by a flag in the saved tokenizer config.
 - :mod:`domain_adapt.pretrain` (``adrecall pretrain``): masked language modelling with whole
   word masking (:mod:`domain_adapt.whole_word_masking`), checkpoints and resume.
 - :mod:`domain_adapt.distill` (``adrecall distill``): train the bi-encoder to reproduce an

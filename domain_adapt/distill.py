@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from adrecall.model_loading import load_sentence_transformer, quiet_transformers
+from adrecall.models import resolve_model_dir
 from domain_adapt.config import DistillConfig
 from domain_adapt.teacher import Teacher, default_teacher_cache, load_teacher, teacher_embeddings
 
@@ -100,24 +102,10 @@ def load_student_modules(model_dir: Path, max_length: int) -> tuple[list[nn.Modu
     A plain Hugging Face directory becomes Transformer + mean Pooling. WoBERT is switched on
     when the tokenizer's flag asks for it.
     """
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize
 
-    from domain_adapt.model_io import is_sentence_transformers_dir, quiet_transformers
-    from domain_adapt.wobert import maybe_enable_wobert
-
-    with quiet_transformers():
-        if is_sentence_transformers_dir(model_dir):
-            st = SentenceTransformer(str(model_dir), device="cpu")
-        else:
-            transformer = Transformer(str(model_dir))
-            pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-            st = SentenceTransformer(modules=[transformer, pooling], device="cpu")
-    modules: list[Any] = list(st)
-    if not modules or not hasattr(modules[0], "tokenizer"):
-        raise ValueError(f"{model_dir}: the first module has no tokenizer; not a text encoder")
+    modules: list[Any] = list(load_sentence_transformer(model_dir))
     modules[0].max_seq_length = max_length
-    maybe_enable_wobert(modules[0])
     normalized = isinstance(modules[-1], Normalize)
     body = [m for m in modules if not isinstance(m, Normalize)]
     return body, normalized
@@ -161,7 +149,7 @@ def distill(
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
     corpus = prepare_texts(texts, config.normalize_text)
-    source = model_io.resolve(model)
+    source = resolve_model_dir(model)
     train_texts, held_texts = split_heldout(
         corpus, config.heldout_fraction, config.max_heldout, config.seed
     )
@@ -360,8 +348,6 @@ def _save_student(student: Student, normalized: bool, projection: str, out_dir: 
     """Save as a sentence-transformers directory; returns the output width."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize
-
-    from domain_adapt.model_io import quiet_transformers
 
     modules: list[nn.Module] = list(student.body)
     if isinstance(student.projection, nn.Linear) and projection == "keep":

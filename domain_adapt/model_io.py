@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from adrecall.models import resolve_model_dir
+from adrecall.model_loading import encoder_dir, load_hf_encoder, quiet_transformers
 
 HISTORY_FILE = "domain_adapt.json"
 MLM_HEAD_FILE = "mlm_head.safetensors"
@@ -31,35 +29,6 @@ TOKENIZER_FILES = (
 )
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".h5", ".msgpack", ".onnx", ".ckpt")
 _SKIPPED_NAMES = {"README.md", ".gitattributes", HISTORY_FILE, "onnx", "openvino", "checkpoint"}
-
-
-def encoder_dir(model_dir: str | Path) -> Path:
-    """The Hugging Face transformer folder inside a model directory (itself or the
-    sentence-transformers ``Transformer`` module's folder)."""
-    model_dir = Path(model_dir)
-    modules_path = model_dir / "modules.json"
-    if modules_path.is_file():
-        for module in json.loads(modules_path.read_text(encoding="utf-8")):
-            if str(module.get("type", "")).endswith("Transformer"):
-                candidate = model_dir / module.get("path", "")
-                if (candidate / "config.json").is_file():
-                    return candidate
-    if (model_dir / "config.json").is_file():
-        return model_dir
-    raise ValueError(
-        f"{model_dir}: found no transformer config.json (neither at the root nor in a "
-        "sentence-transformers Transformer module); pass a BERT-family model directory"
-    )
-
-
-def is_sentence_transformers_dir(model_dir: str | Path) -> bool:
-    """Whether ``model_dir`` is a sentence-transformers directory (has ``modules.json``)."""
-    return (Path(model_dir) / "modules.json").is_file()
-
-
-def resolve(model: str | Path | None) -> Path:
-    """``None``/``"default"`` → the embedded model; otherwise an existing local directory."""
-    return resolve_model_dir(model)
 
 
 def checkpoint_keys(enc_dir: Path) -> set[str]:
@@ -77,29 +46,8 @@ def checkpoint_keys(enc_dir: Path) -> set[str]:
 def load_base_model(enc_dir: Path) -> Any:
     """The bare encoder (``AutoModel``) of ``enc_dir``, with a pooler only if the checkpoint
     holds pooler weights, so that saving it back adds no untrained tensors."""
-    from transformers import AutoConfig, AutoModel
-
-    _weight_files(enc_dir)
-    config = AutoConfig.from_pretrained(str(enc_dir))
-    kwargs = _pooler_kwargs(config, any(".pooler." in "." + k for k in checkpoint_keys(enc_dir)))
-    with quiet_transformers():
-        model = AutoModel.from_pretrained(str(enc_dir), use_safetensors=True, **kwargs)
-    return model
-
-
-def _pooler_kwargs(config: Any, with_pooler: bool) -> dict:
-    import inspect
-
-    from transformers import MODEL_MAPPING
-
-    try:
-        model_cls = MODEL_MAPPING[type(config)]
-    except KeyError as exc:
-        raise ValueError(f"{type(config).__name__}: not a model family transformers knows") from exc
-    init: Any = model_cls.__init__  # type: ignore[misc]
-    if "add_pooling_layer" in inspect.signature(init).parameters:
-        return {"add_pooling_layer": with_pooler}
-    return {}
+    with_pooler = any(".pooler." in "." + k for k in checkpoint_keys(enc_dir))
+    return load_hf_encoder(enc_dir, with_pooler)
 
 
 def _weight_files(enc_dir: Path) -> list[Path]:
@@ -177,13 +125,11 @@ def save_encoder(model: Any, tokenizer: Any, enc_dir: Path) -> None:
     ``vocab.txt`` in id order for WordPiece tokenizers) into ``enc_dir``."""
     import transformers
 
-    from domain_adapt.wobert import save_tokenizer
-
     enc_dir.mkdir(parents=True, exist_ok=True)
     kwargs = {} if int(transformers.__version__.split(".")[0]) >= 5 else {"safe_serialization": True}
     with quiet_transformers():
         model.save_pretrained(str(enc_dir), **kwargs)
-    save_tokenizer(tokenizer, enc_dir)
+    tokenizer.save_pretrained(str(enc_dir))  # WoBERT-safe: see adrecall.wobert
     vocab = tokenizer.get_vocab()
     if _is_wordpiece(tokenizer):
         by_id = sorted(vocab.items(), key=lambda item: item[1])
@@ -214,20 +160,3 @@ def write_history(out: Path, source: Path, step: dict) -> None:
     tmp = out / (HISTORY_FILE + ".tmp")
     tmp.write_text(json.dumps({"steps": steps}, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, out / HISTORY_FILE)
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load report and progress bars for expected key mismatches."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()

@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from adrecall.model_loading import encoder_dir, load_tokenizer, quiet_transformers
+from adrecall.models import resolve_model_dir
+from adrecall.wobert import wobert_active
 from domain_adapt.config import PretrainConfig
 
 _IGNORED_IN_FINGERPRINT = {
@@ -72,10 +75,10 @@ def build_mlm_model(model_dir: Path, seed: int = 0) -> tuple[Any, Any, str]:
 
     from domain_adapt import model_io
 
-    enc_dir = model_io.encoder_dir(model_dir)
+    enc_dir = encoder_dir(model_dir)
     base = model_io.load_base_model(enc_dir)
     torch.manual_seed(seed)
-    with model_io.quiet_transformers():
+    with quiet_transformers():
         try:
             mlm = AutoModelForMaskedLM.from_config(base.config)
         except ValueError as exc:
@@ -198,14 +201,13 @@ def pretrain(
         warmup_steps,
     )
     from domain_adapt.whole_word_masking import WholeWordMaskCollator, encode_for_mlm
-    from domain_adapt.wobert import load_tokenizer, wobert_active
 
     config = config or PretrainConfig()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
     corpus = prepare_texts(texts, config.normalize_text)
-    source = model_io.resolve(model)
+    source = resolve_model_dir(model)
     train_texts, held_texts = split_heldout(
         corpus, config.heldout_fraction, config.max_heldout, config.seed
     )

@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from domain_adapt.config import ExtendConfig
-from domain_adapt.corpus import prepare_texts
-from domain_adapt.wobert import (
+from adrecall.model_loading import encoder_dir, load_tokenizer
+from adrecall.models import resolve_model_dir
+from adrecall.wobert import (
     WOBERT_FLAG,
     _plain_normalizer,
     cut_words,
@@ -34,6 +34,8 @@ from domain_adapt.wobert import (
     is_cjk_word,
     wobert_active,
 )
+from domain_adapt.config import ExtendConfig
+from domain_adapt.corpus import prepare_texts
 
 
 @dataclass(frozen=True)
@@ -220,13 +222,12 @@ def extend_vocabulary(
     sentence-transformers directory; ``out`` gets the same kind of directory.
     """
     from domain_adapt import model_io
-    from domain_adapt.wobert import load_tokenizer
 
     config = config or ExtendConfig()
     started = time.perf_counter()
     corpus = prepare_texts(texts, config.normalize_text)
-    source = model_io.resolve(model)
-    enc_dir = model_io.encoder_dir(source)
+    source = resolve_model_dir(model)
+    enc_dir = encoder_dir(source)
     out_dir = model_io.prepare_out_dir(out, overwrite=config.overwrite)
     tokenizer = load_tokenizer(source)
     new_tokens = collect_new_tokens(corpus, tokenizer, config)

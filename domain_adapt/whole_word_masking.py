@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from domain_adapt.wobert import cut_words, is_cjk_word
+from adrecall.wobert import cut_words, is_cjk_word
 
 IGNORE_INDEX = -100
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
 from encoder_training.pairs import (
     PairColumns,
@@ -195,7 +196,7 @@ def train_encoder(
             f"pairs with label >= {config.relevance_threshold:g}); give more labelled pairs"
         )
 
-    st_model = _load_model(model_dir)
+    st_model = load_sentence_transformer(model_dir)
     base_max_length = st_model.max_seq_length
     st_model.max_seq_length = config.max_seq_length
     started = time.perf_counter()
@@ -362,12 +363,6 @@ def _mine(
         show_progress=show_progress,
     )
     return mined.negatives, dict(mined.stats)
-
-
-def _load_model(model_dir: Path) -> Any:
-    from encoder_training.pooling_variants import _load
-
-    return _load(model_dir)
 
 
 def _dev_evaluator(dev: Pairs, config: TrainEncoderConfig) -> Any:

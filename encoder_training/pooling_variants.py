@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.textnorm import check_texts, normalize_text
 
@@ -55,7 +56,7 @@ class PoolingEmbedder:
         self.model_dir = resolve_model_dir(model)
         self.label = model_label(model)
         self.normalize_text = normalize_text
-        self._st = _load(self.model_dir)
+        self._st = load_sentence_transformer(self.model_dir)
         first = self._st[0]
         if not hasattr(first, "auto_model") or getattr(first, "tokenizer", None) is None:
             raise ValueError(
@@ -160,16 +161,3 @@ class PoolingEmbedder:
 
 def _masked_mean(tokens: Any, mask: Any) -> Any:
     return (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-
-
-def _load(model_dir: Path) -> Any:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    if (model_dir / "modules.json").is_file():
-        return SentenceTransformer(str(model_dir), device="cpu")
-    transformer = Transformer(str(model_dir))
-    pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
-    return SentenceTransformer(modules=[transformer, pooling], device="cpu")

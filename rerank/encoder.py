@@ -1,5 +1,5 @@
-"""Loading a BERT-family encoder for BertSim: locate it, choose the pooling, load weights
-from safetensors only (never a pickled ``.bin``), and check the sequence length it can read.
+"""BertSim's encoder rules: choose the pooling, restore saved weights, and check the sequence
+length the encoder can read (locating and loading it is :mod:`adrecall.model_loading`).
 
 Pooling rule (``resolve_pooling``): ``"auto"`` picks BERT's pooler only when the checkpoint
 holds trained pooler weights (present with a non-zero bias), else the [CLS] hidden state.
@@ -7,9 +7,6 @@ holds trained pooler weights (present with a non-zero bias), else the [CLS] hidd
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +14,6 @@ import torch
 from torch import nn
 
 from rerank.config import POOLINGS
-
-
-def find_encoder_dir(model_dir: Path) -> Path:
-    """The Hugging Face transformer inside a model folder (itself, or a sentence-transformers
-    ``Transformer`` module folder named in ``modules.json``)."""
-    if (model_dir / "config.json").is_file():
-        return model_dir
-    modules_path = model_dir / "modules.json"
-    if modules_path.is_file():
-        for module in json.loads(modules_path.read_text(encoding="utf-8")):
-            if str(module.get("type", "")).endswith("Transformer"):
-                candidate = model_dir / module.get("path", "")
-                if (candidate / "config.json").is_file():
-                    return candidate
-    raise ValueError(
-        f"{model_dir}: found no transformer config.json (neither at the root nor in a "
-        "sentence-transformers Transformer module); pass a BERT-family model directory"
-    )
 
 
 def resolve_pooling(pooling: str, encoder_dir: Path) -> str:
@@ -75,44 +54,6 @@ def _has_trained_pooler(encoder_dir: Path) -> bool:
     return bool(torch.count_nonzero(tensors["bias"]).item() > 0)
 
 
-def pooler_kwargs(config: Any, with_pooler: bool) -> dict:
-    """``add_pooling_layer`` for BERT-like models; others (DistilBERT, ...) have no pooler."""
-    import inspect
-
-    from transformers import MODEL_MAPPING
-
-    try:
-        model_cls = MODEL_MAPPING[type(config)]
-    except KeyError as exc:
-        raise ValueError(f"{type(config).__name__}: not a model family transformers knows") from exc
-    if "add_pooling_layer" in inspect.signature(model_cls.__init__).parameters:
-        return {"add_pooling_layer": with_pooler}
-    if with_pooler:
-        raise ValueError(f"{model_cls.__name__} has no pooler; use pooling='cls'")
-    return {}
-
-
-def load_encoder(encoder_dir: Path, with_pooler: bool) -> nn.Module:
-    from transformers import AutoConfig, AutoModel
-
-    if not any(encoder_dir.glob("*.safetensors")):
-        raise ValueError(
-            f"{encoder_dir}: no .safetensors weights; adrecall never unpickles .bin files. "
-            "Convert the model once with save_pretrained() in a trusted environment"
-        )
-    config = AutoConfig.from_pretrained(str(encoder_dir))
-    with quiet_transformers():
-        encoder = AutoModel.from_pretrained(
-            str(encoder_dir), use_safetensors=True, **pooler_kwargs(config, with_pooler)
-        )
-    # Own freshly allocated memory (not the file's memory map): the same as a model built by
-    # load(), so a model scores bit-identically before saving and after loading.
-    with torch.no_grad():
-        for tensor in [*encoder.parameters(), *encoder.buffers()]:
-            tensor.data = tensor.data.clone()
-    return encoder
-
-
 def load_state(module: nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
     expected = set(module.state_dict())
     # Buffers such as position_ids may or may not be saved; they are rebuilt by the config.
@@ -139,20 +80,3 @@ def check_max_length(max_length: int, encoder: nn.Module, tokenizer: Any) -> int
             f"pass max_length <= {limit}"
         )
     return max_length
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load report and progress bar for expected key mismatches."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()

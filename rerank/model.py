@@ -33,15 +33,18 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from adrecall.model_loading import (
+    encoder_dir,
+    load_hf_encoder,
+    load_tokenizer,
+    pooler_kwargs,
+    quiet_transformers,
+)
 from adrecall.models import model_label, resolve_model_dir
 from rerank.config import check_precision
 from rerank.encoder import (
     check_max_length,
-    find_encoder_dir,
-    load_encoder,
     load_state,
-    pooler_kwargs,
-    quiet_transformers,
     resolve_pooling,
     uses_token_types,
 )
@@ -146,19 +149,17 @@ class BertSim(nn.Module):
 
         The head is freshly initialised (seeded by ``seed`` when given); train it before use.
         """
-        from transformers import AutoTokenizer
-
         model_dir = resolve_model_dir(model)
-        encoder_dir = find_encoder_dir(model_dir)
-        resolved = resolve_pooling(pooling, encoder_dir)
+        enc_dir = encoder_dir(model_dir)
+        resolved = resolve_pooling(pooling, enc_dir)
         if seed is not None:
             torch.manual_seed(seed)
-        encoder = load_encoder(encoder_dir, with_pooler=resolved == "pooler")
-        tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir))
+        encoder = load_hf_encoder(enc_dir, with_pooler=resolved == "pooler")
+        tokenizer = load_tokenizer(enc_dir)
         manifest = {
             "encoder": {
                 "source": model_label(model),
-                "source_dir": str(encoder_dir),
+                "source_dir": str(enc_dir),
                 "architecture": type(encoder).__name__,
                 "hidden_size": int(encoder.config.hidden_size),
                 "pooling": resolved,
@@ -180,7 +181,7 @@ class BertSim(nn.Module):
     @classmethod
     def load(cls, path: str | Path, *, precision: str = "fp32", batch_size: int = 64) -> BertSim:
         """Load a saved BertSim folder (safetensors and JSON only; nothing is unpickled)."""
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel
 
         path = Path(path)
         manifest_path = path / _MANIFEST_FILE
@@ -205,7 +206,7 @@ class BertSim(nn.Module):
             encoder = AutoModel.from_config(config, **pooler_kwargs(config, pooling == "pooler"))
         weights = load_file(str(path / "model.safetensors"))
         load_state(encoder, weights, path / "model.safetensors")
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        tokenizer = load_tokenizer(path)
         model = cls(
             encoder,
             tokenizer,

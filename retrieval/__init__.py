@@ -4,4 +4,4 @@ from retrieval.encoder import Encoder, EncodeResult
 from retrieval.index_store import IndexFormatError, Manifest
 from retrieval.retriever import Hit, Reranker, Retriever
 
-__all__ = ["Encoder", "EncodeResult", "Hit", "IndexFormatError", "Manifest", "Reranker", "Retriever"]
+__all__ = ["EncodeResult", "Encoder", "Hit", "IndexFormatError", "Manifest", "Reranker", "Retriever"]

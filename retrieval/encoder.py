@@ -12,10 +12,10 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir, weights_sha256
 from adrecall.textnorm import check_texts, normalize_text
 
@@ -48,7 +48,7 @@ class Encoder:
         self.model_dir = resolve_model_dir(model)
         self.label = model_label(model)
         self.normalize_text = normalize_text
-        self._model = _load_sentence_transformer(self.model_dir)
+        self._model = load_sentence_transformer(self.model_dir)
         if max_length is not None:
             if max_length < 8:
                 raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
@@ -122,17 +122,3 @@ class Encoder:
             return 0
         ids = self._tokenizer(long_texts, add_special_tokens=True, truncation=False, verbose=False)
         return sum(len(row) > self.max_length for row in ids["input_ids"])
-
-
-def _load_sentence_transformer(model_dir: Path) -> Any:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # a weight-loading bar on every load is noise
-
-    if (model_dir / "modules.json").is_file():
-        return SentenceTransformer(str(model_dir), device="cpu")
-    transformer = Transformer(str(model_dir))
-    pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
-    return SentenceTransformer(modules=[transformer, pooling], device="cpu")

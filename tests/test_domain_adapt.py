@@ -15,6 +15,13 @@ import torch
 
 pytest.importorskip("jieba")
 
+from adrecall.model_loading import encoder_dir, load_sentence_transformer, load_tokenizer
+from adrecall.wobert import (
+    WOBERT_FLAG,
+    enable_wobert,
+    wobert_active,
+    wobert_tokenize,
+)
 from domain_adapt import model_io
 from domain_adapt.corpus import read_texts
 from domain_adapt.distill import DistillConfig, distill
@@ -29,13 +36,6 @@ from domain_adapt.whole_word_masking import (
     IGNORE_INDEX,
     WholeWordMaskCollator,
     word_ids_for_tokens,
-)
-from domain_adapt.wobert import (
-    WOBERT_FLAG,
-    enable_wobert,
-    load_tokenizer,
-    wobert_active,
-    wobert_tokenize,
 )
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -73,7 +73,7 @@ def make_tiny_model(path: Path, vocab: list[str] = VOCAB, seed: int = 0) -> Path
 def embeddings(model_dir: Path) -> torch.Tensor:
     from safetensors.torch import load_file
 
-    weights = load_file(str(model_io.encoder_dir(model_dir) / "model.safetensors"))
+    weights = load_file(str(encoder_dir(model_dir) / "model.safetensors"))
     key = next(k for k in weights if k.endswith("word_embeddings.weight"))
     return weights[key]
 
@@ -189,6 +189,28 @@ def test_wobert_keeps_vocabulary_words_whole_and_matches_reference(tiny: Path, t
     assert again.init_kwargs.get(WOBERT_FLAG) is True
     enable_wobert(again)
     assert again(texts[1])["input_ids"] == tokenizer(texts[1])["input_ids"]
+
+
+def test_every_loader_honours_the_wobert_flag(tiny: Path, tmp_path: Path) -> None:
+    """Retrieval, BertSim (new and reloaded) and encoder training read the flag the same way."""
+    from encoder_training.pooling_variants import PoolingEmbedder
+    from rerank import BertSim
+    from retrieval.encoder import Encoder
+
+    out = tmp_path / "wo"
+    extend_vocabulary(CORPUS, tiny, out, ExtendConfig(words=10, min_word_count=2))
+    bertsim = BertSim.from_encoder(out, max_length=32)
+    bertsim.save(tmp_path / "sim")
+    tokenizers = {
+        "retrieval": Encoder(out)._tokenizer,
+        "bertsim": bertsim.tokenizer,
+        "bertsim reloaded": BertSim.load(tmp_path / "sim").tokenizer,
+        "encoder training": load_sentence_transformer(out).tokenizer,
+        "pooling diagnostics": PoolingEmbedder(out)._tokenizer,
+    }
+    for name, tokenizer in tokenizers.items():
+        assert wobert_active(tokenizer), name
+        assert "北京" in tokenizer.tokenize("我爱北京"), name
 
 
 # ---------------------------------------------------------------- whole word masking

@@ -11,9 +11,9 @@ How it is switched on
 The saved tokenizer config carries ``"adrecall_wobert": true`` (``extend-vocab --words N``
 sets it; :func:`set_wobert_flag` changes it). The tokenizer files themselves stay standard, so
 a loader that does not know the flag still works: it reads Chinese one character at a time.
-Code that honours the flag calls :func:`maybe_enable_wobert` on the loaded tokenizer or
-sentence-transformers model (the domain-adaptation commands do; :func:`load_tokenizer` is the
-one-line way). Enabling installs a jieba pre-tokeniser inside the fast tokenizer itself, so
+Every adrecall loader honours it: :mod:`adrecall.model_loading` calls
+:func:`maybe_enable_wobert` on each tokenizer and sentence-transformers model it loads, so
+retrieval, BertSim, encoder training and domain adaptation all tokenise the same way. Enabling installs a jieba pre-tokeniser inside the fast tokenizer itself, so
 ``tokenizer(...)``, ``tokenize``, batch calls and sentence-transformers' ``encode`` all use
 it; saving still writes the standard files plus the flag.
 
@@ -28,8 +28,6 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-from domain_adapt import EXTRA
 
 WOBERT_FLAG = "adrecall_wobert"
 """Key in ``tokenizer_config.json`` that switches WoBERT pre-tokenisation on."""
@@ -63,8 +61,7 @@ def jieba_module() -> Any:
         import jieba
     except ImportError as exc:
         raise ImportError(
-            f"Chinese word segmentation needs jieba: pip install 'adrecall[{EXTRA}]' "
-            "(or pip install jieba)"
+            "Chinese word segmentation needs jieba, a dependency of adrecall: pip install jieba"
         ) from exc
     jieba.setLogLevel(60)
     return jieba
@@ -206,20 +203,9 @@ def maybe_enable_wobert(model_or_tokenizer: Any) -> bool:
     return wobert_active(tokenizer)
 
 
-def load_tokenizer(model_dir: str | Path) -> Any:
-    """``AutoTokenizer`` of a model's encoder folder, with WoBERT on when its flag says so."""
-    from transformers import AutoTokenizer
-
-    from domain_adapt.model_io import encoder_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir(Path(model_dir))))
-    maybe_enable_wobert(tokenizer)
-    return tokenizer
-
-
 def set_wobert_flag(model_dir: str | Path, on: bool) -> Path:
     """Switch the WoBERT flag of a saved model's tokenizer config; returns the file changed."""
-    from domain_adapt.model_io import encoder_dir
+    from adrecall.model_loading import encoder_dir
 
     path = encoder_dir(Path(model_dir)) / "tokenizer_config.json"
     if not path.is_file():
@@ -231,11 +217,6 @@ def set_wobert_flag(model_dir: str | Path, on: bool) -> Path:
         config.pop(WOBERT_FLAG, None)
     path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
     return path
-
-
-def save_tokenizer(tokenizer: Any, directory: str | Path) -> None:
-    """``save_pretrained`` that also works while WoBERT is active (standard files + flag)."""
-    tokenizer.save_pretrained(str(directory))
 
 
 @contextmanager

@@ -37,6 +37,8 @@ from torch import nn
 
 from adrecall.model_loading import load_sentence_transformer, quiet_transformers
 from adrecall.models import resolve_model_dir
+from adrecall.precision import autocast
+from adrecall.resume_checkpoint import remove_checkpoints
 from domain_adapt.config import DistillConfig
 from domain_adapt.teacher import Teacher, default_teacher_cache, load_teacher, teacher_embeddings
 
@@ -133,11 +135,9 @@ def distill(
     from domain_adapt.corpus import prepare_texts, texts_sha256
     from domain_adapt.pretrain import split_heldout
     from domain_adapt.training_utils import (
-        autocast,
         linear_schedule,
         parameter_groups,
         prepare_resumable_out,
-        remove_checkpoints,
         restore_checkpoint,
         save_checkpoint,
         set_lr,
@@ -297,8 +297,6 @@ def _features(transformer: Any, texts: list[str]) -> dict:
 def _embed(student: Student, transformer: Any, texts: list[str], batch_size: int,
            precision: str) -> torch.Tensor:
     """Pooled (pre-projection) embeddings of ``texts``, no gradients."""
-    from domain_adapt.training_utils import autocast
-
     was = student.training
     student.eval()
     parts = []
@@ -330,8 +328,6 @@ def _heldout(student: Student, transformer: Any, texts: list[str], targets: torc
     was = student.training
     student.eval()
     outputs = []
-    from domain_adapt.training_utils import autocast
-
     with torch.no_grad():
         for start in range(0, len(texts), config.eval_batch_size):
             features = _features(transformer, texts[start:start + config.eval_batch_size])

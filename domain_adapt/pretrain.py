@@ -26,6 +26,8 @@ import torch
 
 from adrecall.model_loading import encoder_dir, load_tokenizer, quiet_transformers
 from adrecall.models import resolve_model_dir
+from adrecall.precision import autocast
+from adrecall.resume_checkpoint import remove_checkpoints
 from adrecall.wobert import wobert_active
 from domain_adapt.config import PretrainConfig
 
@@ -155,8 +157,6 @@ def heldout_loss(
     mlm: Any, examples: Sequence[dict], collator: Any, batch_size: int, seed: int, precision: str
 ) -> float | None:
     """Mean masked-LM loss per masked token on ``examples`` with fixed masks (``seed``)."""
-    from domain_adapt.training_utils import autocast
-
     if not examples:
         return None
     was_training = mlm.training
@@ -190,11 +190,9 @@ def pretrain(
     from domain_adapt import model_io
     from domain_adapt.corpus import prepare_texts, texts_sha256
     from domain_adapt.training_utils import (
-        autocast,
         linear_schedule,
         parameter_groups,
         prepare_resumable_out,
-        remove_checkpoints,
         restore_checkpoint,
         save_checkpoint,
         set_lr,

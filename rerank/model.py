@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,13 +354,3 @@ def prepare_text(text: str, normalize: bool) -> str:
     if not normalize:
         return text.strip()
     return normalize_text(text) or text.strip()
-
-
-@contextmanager
-def autocast(precision: str) -> Iterator[None]:
-    """bf16 autocast on CPU for ``"bf16"`` (uses the AMX units), nothing for ``"fp32"``."""
-    if precision == "bf16":
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            yield
-    else:
-        yield

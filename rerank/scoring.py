@@ -39,7 +39,7 @@ def score_pairs(
     checked: bool = False,
 ) -> np.ndarray:
     """Scores of (query, text) pairs on the 0–2 scale, float32, in input order."""
-    from rerank.model import autocast
+    from adrecall.precision import autocast
 
     if not checked:
         queries = check_texts(queries, what="query")

@@ -23,16 +23,12 @@ import numpy as np
 import torch
 
 from adrecall.models import model_label
-from rerank.checkpoint import (
-    find_checkpoint,
-    read_trainer_state,
-    remove_checkpoints,
-    restore_checkpoint,
-    save_checkpoint,
-)
+from adrecall.precision import autocast
+from adrecall.resume_checkpoint import check_same_run, find_checkpoint, remove_checkpoints
+from rerank.checkpoint import restore_checkpoint, save_checkpoint
 from rerank.config import TrainConfig
 from rerank.metrics import evaluate_scores, is_better
-from rerank.model import BertSim, autocast
+from rerank.model import BertSim
 from rerank.pairs import LabelledPairs, PairFormat, read_pairs
 from rerank.scoring import score_pairs
 
@@ -310,13 +306,7 @@ def _prepare_out_dir(out_dir: Path, config: TrainConfig, fingerprint: dict) -> P
         shutil.rmtree(out_dir)
         checkpoint = None
     elif checkpoint is not None:
-        saved = read_trainer_state(checkpoint).get("fingerprint")
-        if saved != fingerprint:
-            diff = _diff(saved or {}, fingerprint)
-            raise ValueError(
-                f"{checkpoint} is a checkpoint of a different run (differs in {diff}); "
-                "use the same data and settings to resume, another --out, or --overwrite"
-            )
+        check_same_run(checkpoint, fingerprint)
     elif (out_dir / "manifest.json").is_file():
         raise FileExistsError(
             f"--out {str(out_dir)!r} already holds a trained BertSim; pass --overwrite "
@@ -324,18 +314,6 @@ def _prepare_out_dir(out_dir: Path, config: TrainConfig, fingerprint: dict) -> P
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     return checkpoint
-
-
-def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(a) | set(b))
-    out = []
-    for k in keys:
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            out.append(f"{prefix}{k}")
-    return out
 
 
 def _finish_manifest(out_dir: Path, state: dict, wall: float) -> None:

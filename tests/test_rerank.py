@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from adrecall.resume_checkpoint import optimizer_from_safe, optimizer_to_safe
 from rerank import (
     RANK_KEYS,
     BertSim,
@@ -22,7 +23,6 @@ from rerank import (
     read_pairs,
     train_reranker,
 )
-from rerank.checkpoint import optimizer_from_safe, optimizer_to_safe
 from rerank.training import lr_factor
 
 WORDS = ["red", "blue", "green", "shoes", "car", "phone", "cheap", "sale", "fast", "new",

@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adrecall.tables import TableError, iter_table_chunks, require_columns
+from adrecall.labelled_pairs import (
+    PairsError,
+    check_pair_lengths,
+    read_pairs_table,
+    validate_pairs_frame,
+)
+from adrecall.tables import TableError, require_columns
 from adrecall.textnorm import normalize_text
-
-
-class PairsError(ValueError):
-    """Labelled pairs cannot be used as given; the message names the file, row and a fix."""
 
 
 @dataclass(frozen=True)
@@ -115,17 +117,8 @@ def read_pairs(
         raise PairsError(
             f"{role} pairs: {exc} (options --query-column/--text-column/--label-column)"
         ) from exc
-    queries: list[str] = []
-    texts: list[str] = []
-    labels: list[np.ndarray] = []
-    for chunk in iter_table_chunks(path, columns=cols.names):
-        q, t, y = _validate_chunk(chunk, cols, f"{role} pairs {path}")
-        queries += q
-        texts += t
-        labels.append(y)
-    if not queries:
-        raise PairsError(f"{role} pairs {path} hold no rows; give it labelled pairs")
-    return Pairs(queries, texts, np.concatenate(labels), str(path))
+    queries, texts, labels = read_pairs_table(path, cols.names, f"{role} pairs {path}")
+    return Pairs(queries, texts, labels, str(path))
 
 
 def pairs_from_lists(
@@ -137,16 +130,10 @@ def pairs_from_lists(
     source: str = "<memory>",
 ) -> Pairs:
     """Validate in-memory pairs with the same rules as :func:`read_pairs`."""
-    if not (len(queries) == len(texts) == len(labels)):
-        raise PairsError(
-            f"{role} pairs: {len(queries)} queries, {len(texts)} texts and {len(labels)} labels; "
-            "give one of each per pair"
-        )
-    if not len(queries):
-        raise PairsError(f"{role} pairs {source}: no rows; give labelled pairs")
+    check_pair_lengths(queries, texts, labels, f"{role} pairs {source}")
     cols = PairColumns()
     frame = pd.DataFrame({cols.query: list(queries), cols.text: list(texts), cols.label: list(labels)})
-    q, t, y = _validate_chunk(frame, cols, f"{role} pairs {source}")
+    q, t, y = validate_pairs_frame(frame, cols.names, f"{role} pairs {source}")
     return Pairs(q, t, y, source)
 
 
@@ -174,38 +161,3 @@ _SPACES = re.compile(r"\s+")
 def text_key(text: str) -> str:
     """Key under which two ad texts count as exact duplicates: normalised, case-folded."""
     return _SPACES.sub(" ", normalize_text(text)).strip().casefold()
-
-
-def _validate_chunk(
-    chunk: pd.DataFrame, cols: PairColumns, where: str
-) -> tuple[list[str], list[str], np.ndarray]:
-    for column in (cols.query, cols.text):
-        for row, value in chunk[column].items():
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                raise PairsError(
-                    f"{where}: row {row} has no {column!r} value; every pair needs a non-empty "
-                    f"{column}"
-                )
-            if not isinstance(value, str):
-                raise PairsError(
-                    f"{where}: row {row} column {column!r} is a {type(value).__name__} "
-                    f"({value!r}); it must be text"
-                )
-            if not value.strip():
-                raise PairsError(
-                    f"{where}: row {row} column {column!r} is empty; remove the row or give it text"
-                )
-    raw = chunk[cols.label]
-    numeric = pd.to_numeric(raw, errors="coerce")
-    bad = numeric.isna() | ~np.isfinite(numeric.astype(float))
-    if bad.any():
-        row = bad.idxmax()
-        raise PairsError(
-            f"{where}: row {row} label {raw[row]!r} in column {cols.label!r} is not a number; "
-            "labels must be numbers such as 0/1/2 (relevant = label >= 1 by default)"
-        )
-    return (
-        chunk[cols.query].tolist(),
-        chunk[cols.text].tolist(),
-        numeric.to_numpy(dtype=np.float64),
-    )

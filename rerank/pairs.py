@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 
 from adrecall.checksums import file_sha256
-from adrecall.tables import TableError, iter_table_chunks, require_columns
-
-
-class PairsError(ValueError):
-    """Labelled pairs cannot be used as given; the message names the file, row and a fix."""
+from adrecall.labelled_pairs import (
+    PairsError,
+    check_pair_lengths,
+    read_pairs_table,
+    validate_pairs_frame,
+)
+from adrecall.tables import TableError, require_columns
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class PairFormat:
     @property
     def columns(self) -> list[str]:
         return [self.query_column, self.text_column, self.label_column]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        return float(self.label_min), float(self.label_max)
 
     def to_score_scale(self, labels: np.ndarray) -> np.ndarray:
         """Map labels from the declared scale onto 0–2."""
@@ -107,17 +113,7 @@ def read_pairs(
             f"column(s) {lacking} (the columns used are {fmt.columns}); give it the same "
             "column names as the training file"
         ) from exc
-    queries: list[str] = []
-    texts: list[str] = []
-    labels: list[np.ndarray] = []
-    for chunk in iter_table_chunks(path, columns=fmt.columns):
-        q, t, y = _validate_chunk(chunk, fmt, f"{role} file {path}")
-        queries += q
-        texts += t
-        labels.append(y)
-    if not queries:
-        raise PairsError(f"{role} file {path} holds no rows; give it labelled pairs")
-    raw = np.concatenate(labels)
+    queries, texts, raw = read_pairs_table(path, fmt.columns, f"{role} file {path}", fmt.scale)
     return LabelledPairs(
         queries,
         texts,
@@ -139,17 +135,11 @@ def pairs_from_lists(
 ) -> LabelledPairs:
     """Validate in-memory pairs with the same rules as :func:`read_pairs`."""
     fmt = pair_format or PairFormat()
-    if not (len(queries) == len(texts) == len(labels)):
-        raise PairsError(
-            f"{role} pairs: {len(queries)} queries, {len(texts)} texts and {len(labels)} labels; "
-            "give one of each per pair"
-        )
-    if not len(queries):
-        raise PairsError(f"{role} pairs: no rows; give labelled pairs")
+    check_pair_lengths(queries, texts, labels, f"{role} pairs {source}")
     frame = pd.DataFrame(
         {fmt.query_column: list(queries), fmt.text_column: list(texts), fmt.label_column: labels}
     )
-    q, t, y = _validate_chunk(frame, fmt, f"{role} pairs {source}")
+    q, t, y = validate_pairs_frame(frame, fmt.columns, f"{role} pairs {source}", fmt.scale)
     return LabelledPairs(
         q, t, fmt.to_score_scale(y), source=source,
         raw_label_range=(float(y.min()), float(y.max())),
@@ -163,49 +153,3 @@ def _columns_or_empty(path: Path) -> list[str]:
         return table_columns(path)
     except (TableError, FileNotFoundError):
         return []
-
-
-def _validate_chunk(
-    chunk: pd.DataFrame, fmt: PairFormat, where: str
-) -> tuple[list[str], list[str], np.ndarray]:
-    for column in (fmt.query_column, fmt.text_column):
-        values = chunk[column]
-        for row, value in values.items():
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                raise PairsError(
-                    f"{where}: row {row} has no {column!r} value; every pair needs a non-empty "
-                    f"{column}"
-                )
-            if not isinstance(value, str):
-                raise PairsError(
-                    f"{where}: row {row} column {column!r} is a {type(value).__name__} "
-                    f"({value!r}); it must be text"
-                )
-            if not value.strip():
-                raise PairsError(
-                    f"{where}: row {row} column {column!r} is empty; remove the row or give it text"
-                )
-    raw = chunk[fmt.label_column]
-    numeric = pd.to_numeric(raw, errors="coerce")
-    bad = numeric.isna() | ~np.isfinite(numeric.astype(float))
-    if bad.any():
-        row = bad.idxmax()
-        raise PairsError(
-            f"{where}: row {row} label {raw[row]!r} in column {fmt.label_column!r} is not a "
-            f"number; labels must be numbers on the declared scale {fmt.label_min}..{fmt.label_max}"
-        )
-    values = numeric.to_numpy(dtype=np.float64)
-    outside = (values < fmt.label_min) | (values > fmt.label_max)
-    if outside.any():
-        pos = int(np.argmax(outside))
-        row = chunk.index[pos]
-        raise PairsError(
-            f"{where}: row {row} label {values[pos]:g} is outside the declared label scale "
-            f"{fmt.label_min:g}..{fmt.label_max:g}; fix the label or declare the data's scale "
-            "(--label-min/--label-max, PairFormat(label_min=..., label_max=...))"
-        )
-    return (
-        chunk[fmt.query_column].tolist(),
-        chunk[fmt.text_column].tolist(),
-        values,
-    )

@@ -36,16 +36,11 @@ import torch
 from torch import nn
 
 from adrecall.model_loading import load_sentence_transformer, quiet_transformers
-from adrecall.models import resolve_model_dir
 from adrecall.precision import autocast
 from adrecall.resume_checkpoint import remove_checkpoints
 from domain_adapt.config import DistillConfig
 from domain_adapt.teacher import Teacher, default_teacher_cache, load_teacher, teacher_embeddings
 
-_IGNORED_IN_FINGERPRINT = {
-    "progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size",
-    "teacher_batch_size", "teacher_threads", "threads",
-}
 
 @dataclass(frozen=True)
 class DistillSummary:
@@ -132,39 +127,21 @@ def distill(
     from tqdm.auto import tqdm
 
     from domain_adapt import model_io
-    from domain_adapt.corpus import prepare_texts, texts_sha256
-    from domain_adapt.pretrain import split_heldout
     from domain_adapt.training_utils import (
         linear_schedule,
         parameter_groups,
-        prepare_resumable_out,
         restore_checkpoint,
         save_checkpoint,
         set_lr,
+        start_run,
         warmup_steps,
     )
 
     config = config or DistillConfig()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    started = time.perf_counter()
-    corpus = prepare_texts(texts, config.normalize_text)
-    source = resolve_model_dir(model)
-    train_texts, held_texts = split_heldout(
-        corpus, config.heldout_fraction, config.max_heldout, config.seed
-    )
-    if not train_texts:
-        raise ValueError("no training texts remain after the held-out split; give more texts")
     teacher_name = config.teacher if teacher is None else getattr(teacher, "name", "custom")
-    fingerprint = {
-        "settings": {k: v for k, v in asdict(config).items() if k not in _IGNORED_IN_FINGERPRINT},
-        "teacher": teacher_name,
-        "source": str(source),
-        "source_weights": _weights(source),
-        "texts": texts_sha256(corpus),
-    }
-    out_dir = Path(out)
-    checkpoint = prepare_resumable_out(out_dir, fingerprint, config.overwrite)
+    run = start_run(texts, model, out, config, teacher=teacher_name)
+    started, source, out_dir, checkpoint = run.started, run.source, run.out_dir, run.checkpoint
+    train_texts, held_texts = run.train_texts, run.held_texts
 
     cache: Path | None
     if teacher is None:
@@ -246,7 +223,7 @@ def distill(
                         texts_s=f"{run_texts / max(elapsed, 1e-9):.0f}")
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
             save_checkpoint(out_dir, student, optimizer, {
-                "fingerprint": fingerprint, "step": step,
+                "fingerprint": run.fingerprint, "step": step,
                 "wall_seconds": wall_before + time.perf_counter() - run_start,
                 "loss_curve": curve, "losses": losses, "heldout_before": before,
             })
@@ -359,9 +336,3 @@ def _save_student(student: Student, normalized: bool, projection: str, out_dir: 
     with quiet_transformers():
         model.save(str(out_dir))
     return int(model.get_embedding_dimension() or 0)
-
-
-def _weights(source: Path) -> str:
-    from adrecall.models import weights_sha256
-
-    return weights_sha256(source)

@@ -25,15 +25,10 @@ import numpy as np
 import torch
 
 from adrecall.model_loading import encoder_dir, load_tokenizer, quiet_transformers
-from adrecall.models import resolve_model_dir
 from adrecall.precision import autocast
 from adrecall.resume_checkpoint import remove_checkpoints
 from adrecall.wobert import wobert_active
 from domain_adapt.config import PretrainConfig
-
-_IGNORED_IN_FINGERPRINT = {
-    "progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size", "threads",
-}
 
 
 @dataclass(frozen=True)
@@ -188,37 +183,21 @@ def pretrain(
     from tqdm.auto import tqdm
 
     from domain_adapt import model_io
-    from domain_adapt.corpus import prepare_texts, texts_sha256
     from domain_adapt.training_utils import (
         linear_schedule,
         parameter_groups,
-        prepare_resumable_out,
         restore_checkpoint,
         save_checkpoint,
         set_lr,
+        start_run,
         warmup_steps,
     )
     from domain_adapt.whole_word_masking import WholeWordMaskCollator, encode_for_mlm
 
     config = config or PretrainConfig()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    started = time.perf_counter()
-    corpus = prepare_texts(texts, config.normalize_text)
-    source = resolve_model_dir(model)
-    train_texts, held_texts = split_heldout(
-        corpus, config.heldout_fraction, config.max_heldout, config.seed
-    )
-    if not train_texts:
-        raise ValueError("no training texts remain after the held-out split; give more texts")
-    fingerprint = {
-        "settings": {k: v for k, v in asdict(config).items() if k not in _IGNORED_IN_FINGERPRINT},
-        "source": str(source),
-        "source_weights": model_io_weights(source),
-        "texts": texts_sha256(corpus),
-    }
-    out_dir = Path(out)
-    checkpoint = prepare_resumable_out(out_dir, fingerprint, config.overwrite)
+    run = start_run(texts, model, out, config)
+    started, source, out_dir, checkpoint = run.started, run.source, run.out_dir, run.checkpoint
+    train_texts, held_texts = run.train_texts, run.held_texts
 
     tokenizer = load_tokenizer(source)
     mlm, base, head_source = build_mlm_model(source, seed=config.seed)
@@ -258,7 +237,7 @@ def pretrain(
 
     def checkpoint_state() -> dict:
         return {
-            "fingerprint": fingerprint,
+            "fingerprint": run.fingerprint,
             "step": step,
             "tokens_seen": tokens_seen,
             "wall_seconds": wall_before + time.perf_counter() - run_start,
@@ -336,25 +315,6 @@ def pretrain(
     )
     model_io.write_history(out_dir, source, {"step": "pretrain", **summary.to_dict()})
     return summary
-
-
-def split_heldout(
-    texts: Sequence[str], fraction: float, max_count: int, seed: int
-) -> tuple[list[str], list[str]]:
-    """Deterministic (seeded) split into training texts and a held-out slice of
-    ``min(max_count, fraction × len(texts))`` texts (kept in corpus order)."""
-    count = min(max_count, int(len(texts) * fraction))
-    order = np.random.default_rng(seed).permutation(len(texts))
-    held = set(order[:count].tolist())
-    train = [t for i, t in enumerate(texts) if i not in held]
-    return train, [texts[i] for i in sorted(held)]
-
-
-def model_io_weights(source: Path) -> str:
-    """Hash of the source model's weights (a resumed run must start from the same ones)."""
-    from adrecall.models import weights_sha256
-
-    return weights_sha256(source)
 
 
 def _round(value: float | None) -> float | None:

@@ -4,14 +4,85 @@ and the output folder with its resume checkpoint (safetensors + JSON, never pick
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
 from adrecall import resume_checkpoint
+from adrecall.models import resolve_model_dir, weights_sha256
 from adrecall.resume_checkpoint import remove_checkpoints
+
+_NOT_IN_FINGERPRINT = {
+    "progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size", "threads",
+    "teacher_batch_size", "teacher_threads",
+}
+"""Settings that change neither the result nor its resumability (speed and output only)."""
+
+
+@dataclass
+class RunStart:
+    """What a pre-training or distillation run knows once its inputs are checked."""
+
+    started: float
+    source: Path
+    train_texts: list[str]
+    held_texts: list[str]
+    out_dir: Path
+    fingerprint: dict
+    """What a checkpoint must match to be resumed: settings, source weights, texts."""
+    checkpoint: Path | None
+    """The checkpoint to resume (same fingerprint), or None for a fresh run."""
+
+
+def start_run(
+    texts: Sequence[str], model: str | Path | None, out: str | Path, config: Any,
+    **fingerprint_extra: Any,
+) -> RunStart:
+    """Common start of :func:`~domain_adapt.pretrain.pretrain` and
+    :func:`~domain_adapt.distill.distill`: threads, corpus preparation, the held-out split,
+    the run's fingerprint (settings, source weights, texts, ``fingerprint_extra``) and the
+    output folder with the checkpoint to resume."""
+    from domain_adapt.corpus import prepare_texts, texts_sha256
+
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    corpus = prepare_texts(texts, config.normalize_text)
+    source = resolve_model_dir(model)
+    train_texts, held_texts = split_heldout(
+        corpus, config.heldout_fraction, config.max_heldout, config.seed
+    )
+    if not train_texts:
+        raise ValueError("no training texts remain after the held-out split; give more texts")
+    fingerprint = {
+        "settings": {k: v for k, v in asdict(config).items() if k not in _NOT_IN_FINGERPRINT},
+        "source": str(source),
+        "source_weights": weights_sha256(source),
+        "texts": texts_sha256(corpus),
+        **fingerprint_extra,
+    }
+    out_dir = Path(out)
+    checkpoint = prepare_resumable_out(out_dir, fingerprint, config.overwrite)
+    return RunStart(started, source, train_texts, held_texts, out_dir, fingerprint, checkpoint)
+
+
+def split_heldout(
+    texts: Sequence[str], fraction: float, max_count: int, seed: int
+) -> tuple[list[str], list[str]]:
+    """Deterministic (seeded) split into training texts and a held-out slice of
+    ``min(max_count, fraction × len(texts))`` texts (kept in corpus order)."""
+    count = min(max_count, int(len(texts) * fraction))
+    order = np.random.default_rng(seed).permutation(len(texts))
+    held = set(order[:count].tolist())
+    train = [t for i, t in enumerate(texts) if i not in held]
+    return train, [texts[i] for i in sorted(held)]
 
 
 def linear_schedule(step: int, total: int, warmup: int) -> float:

@@ -12,8 +12,8 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``extend-vocab``, ``pretrain`` and ``distill`` subcommands."""
+    from adrecall.settings_checks import PRECISIONS
     from domain_adapt.config import (
-        PRECISIONS,
         PROJECTION_INITS,
         PROJECTIONS,
         TEACHERS,

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PRECISIONS = ("fp32", "bf16")
+from adrecall.settings_checks import (
+    check_choice,
+    check_fraction,
+    check_ints,
+    check_optimizer,
+    check_positive,
+    check_precision,
+)
+
 TEACHERS = ("use-multilingual",)
 PROJECTIONS = ("keep", "drop")
 PROJECTION_INITS = ("lstsq", "random")
-
-
-def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is ``"fp32"`` or ``"bf16"``, else raise naming it."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,10 @@ class ExtendConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("min_char_count", "min_word_count", "max_word_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_word_length < 2:
-            raise ValueError(f"max_word_length must be at least 2, got {self.max_word_length}")
-        if self.max_chars is not None and (not isinstance(self.max_chars, int) or self.max_chars < 0):
-            raise ValueError(f"max_chars must be >= 0 or None, got {self.max_chars!r}")
-        if not isinstance(self.words, int) or self.words < 0:
-            raise ValueError(f"words must be an integer >= 0, got {self.words!r}")
+        check_ints(self, "min_char_count", "min_word_count")
+        check_ints(self, "max_word_length", minimum=2)
+        check_ints(self, "max_chars", minimum=0, optional=True)
+        check_ints(self, "words", minimum=0)
         if self.init_std is not None and not self.init_std > 0:
             raise ValueError(f"init_std must be positive (or None), got {self.init_std!r}")
 
@@ -83,32 +78,8 @@ class PretrainConfig:
     """torch CPU threads (``None``: torch's default). On a busy shared machine 1 can be faster."""
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "max_heldout"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
-            raise ValueError(f"max_steps must be a positive integer or None, got {self.max_steps!r}")
-        if not isinstance(self.max_length, int) or self.max_length < 8:
-            raise ValueError(f"max_length must be an integer of at least 8, got {self.max_length!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        if not 0 < self.mlm_probability < 1:
-            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability!r}")
-        if not 0 <= self.heldout_fraction < 1:
-            raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction!r}")
-        if self.weight_decay < 0 or not self.max_grad_norm > 0:
-            raise ValueError(
-                f"weight_decay must be >= 0 and max_grad_norm > 0, got {self.weight_decay!r} "
-                f"and {self.max_grad_norm!r}"
-            )
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
-        check_precision(self.precision)
+        _check_training(self)
+        check_fraction("mlm_probability", self.mlm_probability, allow_zero=False)
 
 
 @dataclass(frozen=True)
@@ -143,34 +114,19 @@ class DistillConfig:
     """torch CPU threads for the student (``None``: torch's default)."""
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "max_heldout",
-                     "teacher_batch_size", "teacher_threads", "projection_fit_texts"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
-            raise ValueError(f"max_steps must be a positive integer or None, got {self.max_steps!r}")
-        if not isinstance(self.max_length, int) or self.max_length < 8:
-            raise ValueError(f"max_length must be an integer of at least 8, got {self.max_length!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        if not 0 <= self.heldout_fraction < 1:
-            raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction!r}")
-        if self.weight_decay < 0 or not self.max_grad_norm > 0:
-            raise ValueError(
-                f"weight_decay must be >= 0 and max_grad_norm > 0, got {self.weight_decay!r} "
-                f"and {self.max_grad_norm!r}"
-            )
-        if self.projection not in PROJECTIONS:
-            raise ValueError(f"projection must be one of {PROJECTIONS}, got {self.projection!r}")
-        if self.projection_init not in PROJECTION_INITS:
-            raise ValueError(
-                f"projection_init must be one of {PROJECTION_INITS}, got {self.projection_init!r}"
-            )
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
-        check_precision(self.precision)
+        _check_training(self)
+        check_ints(self, "teacher_batch_size", "teacher_threads", "projection_fit_texts")
+        check_choice("projection", self.projection, PROJECTIONS)
+        check_choice("projection_init", self.projection_init, PROJECTION_INITS)
+
+
+def _check_training(config: PretrainConfig | DistillConfig) -> None:
+    """The fields pre-training and distillation share."""
+    check_ints(config, "epochs", "batch_size", "eval_batch_size", "max_heldout")
+    check_ints(config, "max_steps", "threads", optional=True)
+    check_ints(config, "max_length", minimum=8)
+    check_ints(config, "checkpoint_every", minimum=0)
+    check_positive(config, "lr")
+    check_fraction("heldout_fraction", config.heldout_fraction)
+    check_optimizer(config)
+    check_precision(config.precision)

@@ -37,6 +37,7 @@ import numpy as np
 
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
+from adrecall.settings_checks import check_fraction, check_ints, check_positive
 from encoder_training.pairs import (
     PairColumns,
     Pairs,
@@ -75,36 +76,20 @@ class TrainEncoderConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        positive_ints = {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "mining_candidates": self.mining_candidates,
-            "eval_batch_size": self.eval_batch_size,
-        }
-        for name, value in positive_ints.items():
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_ints(self, "epochs", "batch_size", "mining_candidates", "eval_batch_size")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.max_seq_length < 8:
-            raise ValueError(f"max_seq_length must be at least 8 tokens, got {self.max_seq_length}")
-        if self.hard_negatives < 0:
-            raise ValueError(f"hard_negatives must be 0 or more, got {self.hard_negatives}")
+        check_ints(self, "max_seq_length", minimum=8)
+        check_ints(self, "hard_negatives", minimum=0)
+        check_ints(self, "max_train_rows", "max_steps", optional=True)
+        check_positive(self, "learning_rate")
+        check_fraction("warmup_ratio", self.warmup_ratio)
         if self.mining_candidates < self.hard_negatives:
             raise ValueError(
                 f"mining_candidates ({self.mining_candidates}) must be at least hard_negatives "
                 f"({self.hard_negatives})"
             )
-        if not 0 < self.dev_fraction < 1:
-            raise ValueError(f"dev_fraction must be between 0 and 1, got {self.dev_fraction}")
-        for name in ("max_train_rows", "max_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1 when given, got {value}")
+        check_fraction("dev_fraction", self.dev_fraction, allow_zero=False)
 
 
 @dataclass

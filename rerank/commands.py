@@ -8,7 +8,8 @@ import json
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train-reranker`` subcommand."""
-    from rerank.config import METRICS, POOLINGS, PRECISIONS, TrainConfig
+    from adrecall.settings_checks import PRECISIONS
+    from rerank.config import METRICS, POOLINGS, TrainConfig
 
     d = TrainConfig()
     p = subparsers.add_parser(

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adrecall.settings_checks import (
+    check_choice,
+    check_ints,
+    check_optimizer,
+    check_positive,
+    check_precision,
+)
+
 POOLINGS = ("auto", "pooler", "cls")
-PRECISIONS = ("fp32", "bf16")
 METRICS = ("spearman", "pearson", "mse", "ndcg@10")
-
-
-def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is ``"fp32"`` or ``"bf16"``, else raise naming it."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision
 
 
 @dataclass(frozen=True)
@@ -42,29 +42,13 @@ class TrainConfig:
     keep_checkpoint: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(
-                f"checkpoint_every must be 0 (epoch ends only) or a positive number of steps, "
-                f"got {self.checkpoint_every!r}"
-            )
-        for name in ("encoder_lr", "head_lr_factor"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        if self.weight_decay < 0 or self.max_grad_norm <= 0:
-            raise ValueError(
-                f"weight_decay must be >= 0 and max_grad_norm > 0, got {self.weight_decay!r} "
-                f"and {self.max_grad_norm!r}"
-            )
+        check_ints(self, "epochs", "batch_size", "eval_batch_size")
+        check_ints(self, "checkpoint_every", minimum=0)  # 0: checkpoints at epoch ends only
+        check_positive(self, "encoder_lr", "head_lr_factor")
+        check_optimizer(self)
         check_precision(self.precision)
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.select_metric not in METRICS:
-            raise ValueError(f"select_metric must be one of {METRICS}, got {self.select_metric!r}")
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("select_metric", self.select_metric, METRICS)
 
     @property
     def head_lr(self) -> float:

@@ -39,7 +39,7 @@ from adrecall.model_loading import (
     quiet_transformers,
 )
 from adrecall.models import model_label, resolve_model_dir
-from rerank.config import check_precision
+from adrecall.settings_checks import check_precision
 from rerank.encoder import (
     check_max_length,
     load_state,

@@ -230,7 +230,7 @@ def test_train_encoder_command_cosent(tiny_model: Path, tmp_path: Path, capsys: 
         (["--batch-size", "1"], "batch_size must be at least 2"),
         (["--loss", "cosent", "--index", "somewhere"], "for --loss mnrl only"),
         (["--index", "NOPE"], "index directory .* does not exist"),
-        (["--dev-fraction", "1.5"], "dev_fraction must be between 0 and 1"),
+        (["--dev-fraction", "1.5"], r"dev_fraction must be in \(0, 1\)"),
         (["--label-column", "grade"], r"missing column\(s\) \['grade'\]"),
         (["--hard-negatives", "5", "--mining-candidates", "3"], "mining_candidates \\(3\\) must be at least"),
     ],

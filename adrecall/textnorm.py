@@ -2,6 +2,10 @@
 
 URLs are dropped, every character that is not ``[]@#``, an ASCII letter or digit, or a CJK
 ideograph (U+4E00..U+9FA5) becomes a space, and runs of white space collapse to one.
+
+:func:`model_text` is the one rule every model input follows (bi-encoder, BertSim, encoder
+training, domain adaptation): the normalised text, or the stripped raw text when
+normalisation leaves nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ def normalize_text(text: str) -> str:
     text = _URL.sub(" ", text)
     text = _NOT_KEPT.sub(" ", text)
     return text.strip()
+
+
+def model_text(text: str, normalize: bool = True) -> str:
+    """The text a model reads: normalised when ``normalize`` is on, falling back to the
+    stripped raw text when normalisation leaves nothing (an ad of emoji only, a title that is
+    one URL, a script outside the kept set such as Cyrillic or Hangul). Every non-blank input
+    is thus embedded and scored, never refused and never silently emptied."""
+    stripped = text.strip()
+    if not normalize:
+        return stripped
+    return normalize_text(text) or stripped
 
 
 def check_texts(texts: object, what: str = "text") -> list[str]:

@@ -103,16 +103,14 @@ class PooledTask:
 def qbqtc_test_public() -> PooledTask:
     """Pooled QBQTC v1 (all 17,710 titles) restricted to the test_public queries.
 
-    Docs empty after adrecall's text normalisation cannot be embedded and are left out (as
-    ``benchmarks.dense_systems`` does); they count as not retrieved.
+    Docs without text cannot be embedded and are left out (as ``benchmarks.dense_systems``
+    does); they count as not retrieved.
     """
-    from adrecall.textnorm import normalize_text
-
     dataset = load_eval_dataset("qbqtc-v1-pooled")
     test_queries, _, _ = read_qbqtc_split(datasets_root() / "qbqtc" / "v1" / "test_public.json")
     wanted = set(test_queries)
     qids = [q for q, text in dataset.queries.items() if text in wanted]
-    pairs = [(d, t) for d, t in zip(dataset.doc_ids(), dataset.doc_texts()) if normalize_text(t)]
+    pairs = [(d, t) for d, t in zip(dataset.doc_ids(), dataset.doc_texts()) if t.strip()]
     return PooledTask(
         doc_ids=[d for d, _ in pairs],
         doc_texts=[t for _, t in pairs],
@@ -124,13 +122,10 @@ def qbqtc_test_public() -> PooledTask:
 
 
 def _usable(first: list[str], second: list[str], scores: list[float]) -> tuple[list[str], list[str], list[float]]:
-    """Drop pairs with a side that is empty after adrecall's text normalisation (QBQTC has
-    titles that are one URL glued to Chinese text, which the URL rule removes whole)."""
-    from adrecall.textnorm import normalize_text
-
-    keep = [i for i, (a, b) in enumerate(zip(first, second)) if normalize_text(a) and normalize_text(b)]
+    """Drop pairs with a blank side (nothing to embed)."""
+    keep = [i for i, (a, b) in enumerate(zip(first, second)) if a.strip() and b.strip()]
     if len(keep) < len(first):
-        print(f"  left out {len(first) - len(keep)} pair(s) empty after text normalisation", flush=True)
+        print(f"  left out {len(first) - len(keep)} pair(s) with a blank side", flush=True)
     return [first[i] for i in keep], [second[i] for i in keep], [scores[i] for i in keep]
 
 
@@ -368,7 +363,7 @@ def eval_stage(args: argparse.Namespace) -> int:
         "data": {
             "stsb_en_test_pairs": len(en_gold), "stsb_zh_test_pairs": len(zh_gold),
             "qbqtc_corpus": len(doc_ids), "qbqtc_test_public_queries": len(qids),
-            "qbqtc_docs_left_out_empty_after_normalisation": task.dropped_docs,
+            "qbqtc_docs_left_out_without_text": task.dropped_docs,
             "anisotropy_texts": {"stsb_en_sentences": len(unique_en), "qbqtc_titles": len(doc_texts)},
             "whitening_fit": {"stsb_en": len(fit_texts["fit_en"]), "stsb_zh": len(fit_texts["fit_zh"]),
                               "qbqtc": f"the {len(doc_texts)} corpus titles"},

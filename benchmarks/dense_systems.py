@@ -11,8 +11,8 @@ do. Indexes live in the evaluation cache, never in the repository::
 
 so a rerun with the same corpus and model weights loads them instead of encoding again (a
 cached index this adrecall cannot read, say from an older index format, is rebuilt). A
-doc whose text is empty after adrecall's text normalisation cannot be embedded; it is left
-out of the index (so it is never found) and counted in the system's model description.
+doc without any text cannot be embedded; it is left out of the index (so it is never found)
+and counted in the system's model description.
 
 ``register_dense_systems(DenseOptions(model=..., reranker=..., candidates=...))`` (re)binds
 the systems to the options of a run; the runner calls it from its command line
@@ -34,7 +34,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adrecall.models import DEFAULT_MODEL
-from adrecall.textnorm import normalize_text
 from benchmarks.datasets import EvalDataset, cache_root
 from benchmarks.eval_run import RunResults, System, SystemUnavailable, register_system
 from index_build.build_job import build_index
@@ -75,11 +74,11 @@ def model_name(encoder: Encoder) -> str:
     return Path(encoder.label).name
 
 
-def indexable_corpus(dataset: EvalDataset, normalize: bool = True) -> tuple[list[str], list[str], list[str]]:
-    """``(doc_ids, texts, dropped_ids)``: docs that can be embedded, and those left out."""
+def indexable_corpus(dataset: EvalDataset) -> tuple[list[str], list[str], list[str]]:
+    """``(doc_ids, texts, dropped_ids)``: docs with text, and the blank ones left out."""
     ids, texts, dropped = [], [], []
     for doc_id, text in zip(dataset.doc_ids(), dataset.doc_texts()):
-        if (normalize_text(text) if normalize else text.strip()):
+        if text.strip():
             ids.append(doc_id)
             texts.append(text)
         else:
@@ -118,7 +117,7 @@ def cached_index(
     readable one is cached, and loaded as a ``Retriever`` with ``reranker`` and ``candidates``."""
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index type {index_type!r}; choose one of {INDEX_TYPES}")
-    ids, texts, dropped = indexable_corpus(dataset, encoder.normalize_text)
+    ids, texts, dropped = indexable_corpus(dataset)
     if not ids:
         raise ValueError(f"{dataset.name}: no doc has text that can be embedded")
     key = f"{dataset.name}-{corpus_sha256(ids, texts)[:16]}-{encoder.weights_sha256[:16]}"
@@ -149,7 +148,7 @@ def cached_index(
 
 def _describe(encoder: Encoder, index: CachedIndex) -> str:
     manifest = index.retriever.manifest
-    dropped = (f"; {len(index.dropped)} doc(s) empty after text normalisation left out "
+    dropped = (f"; {len(index.dropped)} doc(s) without text left out "
                f"({', '.join(index.dropped[:5])})" if index.dropped else "")
     return (
         f"adrecall bi-encoder {model_name(encoder)} (weights {encoder.weights_sha256[:12]}, "

@@ -183,21 +183,11 @@ def evaluation_data(
         return split if eval_limit is None else tuple(list(part)[:eval_limit] for part in split)
 
     return {
-        "qbqtc_train": _drop_empty(train),
-        "qbqtc_dev": _drop_empty(cut(read_qbqtc(root / "qbqtc/v1/dev.json"))),
+        "qbqtc_train": train,
+        "qbqtc_dev": cut(read_qbqtc(root / "qbqtc/v1/dev.json")),
         "qbqtc_test": cut(read_qbqtc(root / "qbqtc/v1/test_public.json")),
         "stsb_zh_test": cut(read_stsb_zh(root / "stsb_zh/STS-B.test.data")),
     }
-
-
-def _drop_empty(split: tuple) -> tuple:
-    """Training pairs whose query and text both keep some text after adrecall's normalisation
-    (a few QBQTC titles are a URL glued to Chinese, which the URL rule removes whole)."""
-    from adrecall.textnorm import normalize_text
-
-    keep = [i for i, (q, t) in enumerate(zip(split[0], split[1]))
-            if normalize_text(q) and normalize_text(t)]
-    return tuple([part[i] for i in keep] for part in split)
 
 
 # ---------------------------------------------------------------- metrics

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from adrecall.tables import FORMATS, iter_table_chunks, require_columns
-from adrecall.textnorm import normalize_text
+from adrecall.textnorm import model_text
 
 TEXT_SUFFIXES = (".txt", ".text")
 
@@ -24,8 +24,8 @@ def read_texts(
     """All texts of the given files, in file order.
 
     ``.txt``/``.text`` files hold one text per line; tables must have every column named in
-    ``text_columns`` (each column's values are taken in turn, row by row). Empty texts (also
-    those left empty by ``normalize``, :func:`adrecall.textnorm.normalize_text`) are skipped;
+    ``text_columns`` (each column's values are taken in turn, row by row). Each text becomes
+    what the models read (:func:`adrecall.textnorm.model_text`); blank texts are skipped;
     ``dedupe`` keeps the first occurrence of each text; ``limit`` stops after that many texts.
     """
     if isinstance(paths, (str, Path)):
@@ -38,7 +38,7 @@ def read_texts(
     seen: set[str] = set()
     for path in paths:
         for raw in _raw_texts(Path(path), list(text_columns)):
-            text = normalize_text(raw) if normalize else raw.strip()
+            text = model_text(raw, normalize)
             if not text or (dedupe and text in seen):
                 continue
             if dedupe:
@@ -90,8 +90,9 @@ def _raw_texts(path: Path, columns: list[str]) -> Iterable[str]:
 def prepare_texts(texts: Sequence[str], normalize: bool) -> list[str]:
     """Check an in-memory corpus (a list of strings) and apply the text normalisation.
 
-    Texts empty after normalisation are dropped. A bare string or a path is refused: read
-    corpus files with :func:`read_texts` first.
+    Each text becomes what the models read (:func:`adrecall.textnorm.model_text`); blank
+    texts are dropped. A bare string or a path is refused: read corpus files with
+    :func:`read_texts` first.
     """
     if isinstance(texts, (str, Path)):
         raise TypeError(
@@ -102,7 +103,7 @@ def prepare_texts(texts: Sequence[str], normalize: bool) -> list[str]:
     for row, value in enumerate(texts):
         if not isinstance(value, str):
             raise TypeError(f"text at row {row} is a {type(value).__name__}; texts must be strings")
-        text = normalize_text(value) if normalize else value.strip()
+        text = model_text(value, normalize)
         if text:
             prepared.append(text)
     if not prepared:

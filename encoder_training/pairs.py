@@ -23,7 +23,7 @@ from adrecall.labelled_pairs import (
     validate_pairs_frame,
 )
 from adrecall.tables import TableError, require_columns
-from adrecall.textnorm import normalize_text
+from adrecall.textnorm import model_text, normalize_text
 
 
 @dataclass(frozen=True)
@@ -75,23 +75,9 @@ class Pairs:
         return out
 
     def normalized(self) -> Pairs:
-        """The same pairs with :func:`adrecall.textnorm.normalize_text` applied to both sides.
-
-        Raises naming the row when a query or text is empty after normalisation.
-        """
-        queries, texts = [], []
-        for row, (q, t) in enumerate(zip(self.queries, self.texts)):
-            nq, nt = normalize_text(q), normalize_text(t)
-            for raw, clean, what in ((q, nq, "query"), (t, nt, "text")):
-                if not clean:
-                    raise PairsError(
-                        f"{self.source}: row {row} {what} {raw[:60]!r} is empty after text "
-                        "normalisation (only symbols or URLs); give it words, drop the row, or "
-                        "turn text normalisation off"
-                    )
-            queries.append(nq)
-            texts.append(nt)
-        return Pairs(queries, texts, self.labels.copy(), self.source)
+        """The same pairs as the models read them (:func:`adrecall.textnorm.model_text`)."""
+        return Pairs([model_text(q) for q in self.queries], [model_text(t) for t in self.texts],
+                     self.labels.copy(), self.source)
 
     def describe(self, threshold: float = 1.0) -> dict[str, object]:
         """Counts for reports: rows, distinct queries, relevant pairs, label range."""

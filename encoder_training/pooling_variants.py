@@ -25,7 +25,7 @@ import numpy as np
 
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
-from adrecall.textnorm import check_texts, normalize_text
+from adrecall.textnorm import check_texts, model_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model is a local directory, never a download
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -78,18 +78,8 @@ class PoolingEmbedder:
         return int(self._transformer.config.hidden_size)
 
     def prepare(self, texts: Sequence[str]) -> list[str]:
-        """Check texts (naming a bad row) and normalise them if switched on."""
-        checked = check_texts(list(texts))
-        if not self.normalize_text:
-            return checked
-        prepared = [normalize_text(t) for t in checked]
-        for row, (raw, clean) in enumerate(zip(checked, prepared)):
-            if not clean:
-                raise ValueError(
-                    f"text at row {row} ({raw[:60]!r}) is empty after normalisation (only "
-                    "symbols or URLs); remove it or turn text normalisation off"
-                )
-        return prepared
+        """Check texts (naming a bad row) and apply :func:`adrecall.textnorm.model_text`."""
+        return [model_text(t, self.normalize_text) for t in check_texts(list(texts))]
 
     def embed(
         self,

@@ -40,6 +40,7 @@ from adrecall.model_loading import (
 )
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.settings_checks import check_precision
+from adrecall.textnorm import model_text
 from rerank.encoder import (
     check_max_length,
     load_state,
@@ -288,7 +289,7 @@ class BertSim(nn.Module):
 
     def prepare_text(self, text: str) -> str:
         """The text as the model reads it (normalised, unless that would leave it empty)."""
-        return prepare_text(text, self.normalize)
+        return model_text(text, self.normalize)
 
     def encode_pairs(self, queries: list[str], texts: list[str]) -> EncodedPairs:
         """Tokenise pairs as ``[CLS] query [SEP] ad [SEP]``, truncated to ``max_length``."""
@@ -343,14 +344,3 @@ class BertSim(nn.Module):
         from rerank.scoring import score_pairs
 
         return score_pairs(self, queries, texts)
-
-
-# ---------------------------------------------------------------------- helpers
-def prepare_text(text: str, normalize: bool) -> str:
-    """Normalise ``text`` (adrecall.textnorm); fall back to the stripped raw text if that
-    leaves nothing (e.g. a title made only of emoji), so no pair is ever silently empty."""
-    from adrecall.textnorm import normalize_text
-
-    if not normalize:
-        return text.strip()
-    return normalize_text(text) or text.strip()

@@ -17,7 +17,7 @@ import numpy as np
 
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir, weights_sha256
-from adrecall.textnorm import check_texts, normalize_text
+from adrecall.textnorm import check_texts, model_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model is a local directory, never a download
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -71,18 +71,8 @@ class Encoder:
         return weights_sha256(self.model_dir)
 
     def prepare(self, texts: str | list[str]) -> list[str]:
-        """Check texts (naming any bad row) and apply the text normalisation if switched on."""
-        checked = check_texts(texts)
-        if not self.normalize_text:
-            return checked
-        prepared = [normalize_text(t) for t in checked]
-        for row, (raw, clean) in enumerate(zip(checked, prepared)):
-            if not clean:
-                raise ValueError(
-                    f"text at row {row} ({raw[:60]!r}) is empty after normalisation (it holds "
-                    "only symbols or URLs); give it words or turn text normalisation off"
-                )
-        return prepared
+        """Check texts (naming any bad row) and apply :func:`adrecall.textnorm.model_text`."""
+        return [model_text(t, self.normalize_text) for t in check_texts(texts)]
 
     def encode_batch(
         self, texts: str | list[str], *, batch_size: int = 128, normalize: bool = True

@@ -132,12 +132,12 @@ def test_pooling_variants_of_a_tiny_model(tiny_model: Path) -> None:
     np.testing.assert_allclose(vectors["mean"], own, atol=1e-5)  # its pooling is mean
 
 
-def test_pooling_variants_refuse_unknown_variant_and_empty_text(tiny_model: Path) -> None:
+def test_pooling_variants_refuse_unknown_variant_and_blank_text(tiny_model: Path) -> None:
     embedder = PoolingEmbedder(tiny_model)
     with pytest.raises(ValueError, match="unknown pooling variant"):
         embedder.embed(["a b"], ["max"])
-    with pytest.raises(ValueError, match="row 1 .* empty after normalisation"):
-        embedder.embed(["fine", "!!!"])
+    with pytest.raises(ValueError, match="row 1 is empty"):
+        embedder.embed(["fine", "  "])
 
 
 def test_diagnose_tiny_model_figures_in_range_and_files_written(tiny_model: Path, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from adrecall.textnorm import check_texts, normalize_text
+from adrecall.textnorm import check_texts, model_text, normalize_text
 
 
 def test_drops_urls_symbols_and_collapses_space() -> None:
@@ -34,3 +34,17 @@ def test_check_texts_accepts_a_single_string() -> None:
 def test_check_texts_names_the_bad_row(texts: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         check_texts(texts)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  cheap flights!!  ", "cheap flights"),
+        ("Привет, мир", "Привет, мир"),  # a script outside the kept set: the raw text, stripped
+        (" 🔥🔥 ", "🔥🔥"),
+        ("www.example.com/sale", "www.example.com/sale"),
+    ],
+)
+def test_model_text_falls_back_to_the_raw_text_when_normalisation_empties_it(raw: str, expected: str) -> None:
+    assert model_text(raw) == expected
+    assert model_text(raw, normalize=False) == raw.strip()

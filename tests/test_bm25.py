@@ -35,6 +35,20 @@ def test_language_detection():
     assert BM25Index(ZH).language == "zh"
 
 
+def test_mixed_catalogue_tokenises_each_script_its_own_way():
+    """An English + Chinese catalogue: Chinese queries must match Chinese ads (jieba words),
+    English ones English ads (stop words dropped)."""
+    mixed = EN + ZH * 2  # Chinese words are short, so the CJK share of characters stays low
+    assert detect_language(mixed) == "mixed"
+    tokens = Tokenizer("mixed")("The cheap iPhone13 价格多少钱？ in Beijing")
+    assert tokens == ["cheap", "iphone13"] + Tokenizer("zh")("价格多少钱？") + ["beijing"]
+    index = BM25Index(mixed)
+    assert index.language == "mixed" and "jieba" in index.describe()
+    zh_hits = index.search(["网上起诉"], k=3)[0]
+    assert zh_hits and {p for p, _ in zh_hits} <= {len(EN) + 1, len(EN) + 5}
+    assert index.search(["heat slabs"], k=1)[0][0][0] == 2
+
+
 def test_english_search_ranks_matching_docs_first():
     index = BM25Index(EN, language="en")
     results = index.search(["flat plate flow", "heat slabs", "nothing matches here"], k=10)

@@ -317,6 +317,12 @@ def run(args: argparse.Namespace) -> dict:
     recipe.timed("extend", lambda: extend_vocabulary(
         texts, args.model, dirs["extended"], ExtendConfig(words=args.words, overwrite=True)
     ).to_dict())
+    if args.compare_wobert:
+        dirs["extended+wobert"] = str(work / "extended-wobert")
+        recipe.timed("extend-wobert", lambda: extend_vocabulary(
+            texts, args.model, dirs["extended+wobert"],
+            ExtendConfig(words=args.compare_wobert, overwrite=True),
+        ).to_dict())
     recipe.timed("pretrain", lambda: pretrain(texts, dirs["extended"], dirs["extended+pretrained"], PretrainConfig(
         max_steps=preset["pretrain_steps"], batch_size=32, max_length=64, lr=args.pretrain_lr,
         precision=args.precision, seed=args.seed, progress=not args.quiet, checkpoint_every=100,
@@ -395,6 +401,7 @@ ROWS = (
     ("extended", "extended vocabulary only"),
     ("extended+pretrained", "extended + MLM pre-trained"),
     ("extended+distilled", "extended + distilled from USE"),
+    ("extended+wobert", "extended + jieba words, WoBERT tokenisation (`--compare-wobert`)"),
 )
 
 
@@ -426,6 +433,8 @@ def markdown(state: dict, args: argparse.Namespace, stamp: dict) -> str:
     ]
     for key, label in ROWS:
         base = f"evaluate/{key}"
+        if key == "extended+wobert" and base + "/bi-encoder" not in state:
+            continue
         lines.append(
             f"| {label} | {get(base + '/bi-encoder', 'qbqtc', 'spearman')} | "
             f"{get(base + '/bi-encoder', 'qbqtc', 'ndcg@10')} | "
@@ -463,6 +472,14 @@ def markdown(state: dict, args: argparse.Namespace, stamp: dict) -> str:
         (f"Extension: vocabulary {ext.get('old_vocab_size')} → {ext.get('new_vocab_size')} "
         f"({ext.get('added_chars')} characters, {ext.get('added_words')} words); [UNK] share of "
         f"corpus tokens {ext.get('unk_rate_before')} → {ext.get('unk_rate_after')}.  "),
+    ]
+    if "extend-wobert" in state:
+        wob = state["extend-wobert"]["result"]
+        lines.append(
+            f"WoBERT extension: vocabulary {wob.get('old_vocab_size')} → {wob.get('new_vocab_size')} "
+            f"({wob.get('added_chars')} characters, {wob.get('added_words')} jieba words); "
+            f"WoBERT pre-tokenisation {'on' if wob.get('wobert') else 'off'}.  ")
+    lines += [
         (f"Pre-training: {pre.get('steps')} steps, {pre.get('tokens_seen')} tokens, "
         f"{pre.get('tokens_per_second')} tokens/s; held-out perplexity "
         f"{pre.get('heldout_perplexity_before')} → {pre.get('heldout_perplexity_after')}.  "),
@@ -492,6 +509,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="start model (default: embedded MiniLM-L6)")
     parser.add_argument("--corpus", nargs="+", default=None, help="your own corpus files")
     parser.add_argument("--words", type=int, default=0, help="also add N jieba words (WoBERT)")
+    parser.add_argument("--compare-wobert", type=int, default=0, metavar="N",
+                        help="one more start model: extended with N frequent jieba words and "
+                        "WoBERT pre-tokenisation, fine-tuned and evaluated like the others")
     parser.add_argument("--work-dir", default="/tmp/adrecall-domain-adapt")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -128,7 +128,10 @@ def distill(
 
     from domain_adapt import model_io
     from domain_adapt.training_utils import (
+        LossLog,
+        batch_rows,
         linear_schedule,
+        optimizer_step,
         parameter_groups,
         restore_checkpoint,
         save_checkpoint,
@@ -177,55 +180,42 @@ def distill(
     optimizer = torch.optim.AdamW(parameter_groups(student, config.weight_decay, config.lr))
 
     step, wall_before = 0, 0.0
-    curve: list[list[float]] = []
-    losses: list[float] = []
+    log = LossLog(log_every=max(1, total_steps // 200), digits=7)
     resumed_from = None
     if checkpoint is not None:
         state = restore_checkpoint(checkpoint, student, optimizer)
         step = resumed_from = int(state["step"])
         wall_before = float(state["wall_seconds"])
-        curve, losses = state["loss_curve"], state["losses"]
+        log.curve, log.losses = state["loss_curve"], state["losses"]
         before = state["heldout_before"]
     else:
         before = _heldout(student, tokenizer_module, held_texts, held_targets, config)
 
     student.train()
-    log_every = max(1, total_steps // 200)
     bar = tqdm(total=total_steps, initial=step, desc="distill", unit="step",
                disable=not config.progress, dynamic_ncols=True)
     run_start = time.perf_counter()
     run_texts = 0
-    window: list[float] = []
     while step < total_steps:
-        epoch, position = divmod(step, steps_per_epoch)
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_texts))
-        rows = order[position * config.batch_size : (position + 1) * config.batch_size]
+        rows = batch_rows(step, steps_per_epoch, len(train_texts), config.batch_size, config.seed)
         features = _features(tokenizer_module, [train_texts[r] for r in rows])
         lr = set_lr(optimizer, linear_schedule(step, total_steps, warmup))
         with autocast(config.precision):
             predicted = student(features)
         loss = nn.functional.mse_loss(predicted.float(), targets[torch.from_numpy(rows)])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), config.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        value = optimizer_step(loss, student, optimizer, config.max_grad_norm)
         step += 1
         run_texts += len(rows)
-        value = float(loss.detach())
-        losses.append(round(value, 7))
-        window.append(value)
-        if step % log_every == 0 or step == total_steps:
-            curve.append([step, round(sum(window) / len(window), 7)])
-            window = []
+        log.add(step, value, step == total_steps)
         elapsed = time.perf_counter() - run_start
         bar.update(1)
-        bar.set_postfix(mse=f"{np.mean(losses[-50:]):.2e}", lr=f"{lr:.1e}",
+        bar.set_postfix(mse=f"{log.recent():.2e}", lr=f"{lr:.1e}",
                         texts_s=f"{run_texts / max(elapsed, 1e-9):.0f}")
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
             save_checkpoint(out_dir, student, optimizer, {
                 "fingerprint": run.fingerprint, "step": step,
                 "wall_seconds": wall_before + time.perf_counter() - run_start,
-                "loss_curve": curve, "losses": losses, "heldout_before": before,
+                "loss_curve": log.curve, "losses": log.losses, "heldout_before": before,
             })
     bar.close()
     train_seconds = time.perf_counter() - run_start
@@ -234,8 +224,7 @@ def distill(
     output_dim = _save_student(student, normalized, config.projection, out_dir)
     if not config.keep_checkpoint:
         remove_checkpoints(out_dir)
-    first = losses[: max(1, len(losses) // 10)]
-    last = losses[-max(1, len(losses) // 10):]
+    first, last = log.first_and_last()
     summary = DistillSummary(
         out=str(out_dir),
         source=str(source),
@@ -257,10 +246,10 @@ def distill(
         heldout_mse_after=after[0] if after else None,
         heldout_cosine_before=before[1] if before else None,
         heldout_cosine_after=after[1] if after else None,
-        train_loss_first=float(np.mean(first)),
-        train_loss_last=float(np.mean(last)),
+        train_loss_first=first,
+        train_loss_last=last,
         resumed_from_step=resumed_from,
-        loss_curve=curve,
+        loss_curve=log.curve,
         config=asdict(config),
     )
     model_io.write_history(out_dir, source, {"step": "distill", **summary.to_dict()})

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from adrecall.model_loading import encoder_dir, load_tokenizer, quiet_transformers
@@ -184,7 +183,10 @@ def pretrain(
 
     from domain_adapt import model_io
     from domain_adapt.training_utils import (
+        LossLog,
+        batch_rows,
         linear_schedule,
+        optimizer_step,
         parameter_groups,
         restore_checkpoint,
         save_checkpoint,
@@ -211,8 +213,7 @@ def pretrain(
     optimizer = torch.optim.AdamW(parameter_groups(mlm, config.weight_decay, config.lr))
 
     step, tokens_seen, wall_before = 0, 0, 0.0
-    curve: list[list[float]] = []
-    losses: list[float] = []
+    log = LossLog(log_every=max(1, total_steps // 200), digits=5)
     loss_before: float | None = None
     resumed_from = None
     if checkpoint is not None:
@@ -220,20 +221,17 @@ def pretrain(
         step = resumed_from = int(state["step"])
         tokens_seen = int(state["tokens_seen"])
         wall_before = float(state["wall_seconds"])
-        curve = state["loss_curve"]
-        losses = state["losses"]
+        log.curve, log.losses = state["loss_curve"], state["losses"]
         loss_before = state["heldout_loss_before"]
     else:
         loss_before = heldout_loss(
             mlm, held_examples, collator, config.eval_batch_size, config.seed, config.precision
         )
     mlm.train()
-    log_every = max(1, total_steps // 200)
     bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step",
                disable=not config.progress, dynamic_ncols=True)
     run_start = time.perf_counter()
     run_tokens = 0
-    window: list[float] = []
 
     def checkpoint_state() -> dict:
         return {
@@ -241,37 +239,27 @@ def pretrain(
             "step": step,
             "tokens_seen": tokens_seen,
             "wall_seconds": wall_before + time.perf_counter() - run_start,
-            "loss_curve": curve,
-            "losses": losses,
+            "loss_curve": log.curve,
+            "losses": log.losses,
             "heldout_loss_before": loss_before,
         }
 
     while step < total_steps:
-        epoch, position = divmod(step, steps_per_epoch)
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_examples))
-        rows = order[position * config.batch_size : (position + 1) * config.batch_size]
+        rows = batch_rows(step, steps_per_epoch, len(train_examples), config.batch_size, config.seed)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         batch = collator([train_examples[r] for r in rows], generator)
         lr = set_lr(optimizer, linear_schedule(step, total_steps, warmup))
         with autocast(config.precision):
             loss = masked_lm_loss(mlm, batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(mlm.parameters(), config.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        value = optimizer_step(loss, mlm, optimizer, config.max_grad_norm)
         step += 1
         batch_tokens = int(batch["attention_mask"].sum())
         tokens_seen += batch_tokens
         run_tokens += batch_tokens
-        value = float(loss.detach())
-        losses.append(round(value, 5))
-        window.append(value)
-        if step % log_every == 0 or step == total_steps:
-            curve.append([step, round(sum(window) / len(window), 5)])
-            window = []
+        log.add(step, value, step == total_steps)
         elapsed = time.perf_counter() - run_start
         bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{lr:.1e}",
+        bar.set_postfix(loss=f"{log.recent():.3f}", lr=f"{lr:.1e}",
                         tok_s=f"{run_tokens / max(elapsed, 1e-9):.0f}")
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
             save_checkpoint(out_dir, mlm, optimizer, checkpoint_state())
@@ -290,8 +278,7 @@ def pretrain(
     save_file(mlm_head_state(mlm), str(out_enc / model_io.MLM_HEAD_FILE))
     if not config.keep_checkpoint:
         remove_checkpoints(out_dir)
-    first = losses[: max(1, len(losses) // 10)]
-    last = losses[-max(1, len(losses) // 10):]
+    first, last = log.first_and_last()
     summary = PretrainSummary(
         out=str(out_dir),
         source=str(source),
@@ -306,11 +293,11 @@ def pretrain(
         heldout_loss_after=_round(loss_after),
         heldout_perplexity_before=_round(math.exp(loss_before)) if loss_before is not None else None,
         heldout_perplexity_after=_round(math.exp(loss_after)) if loss_after is not None else None,
-        train_loss_first=round(float(np.mean(first)), 5),
-        train_loss_last=round(float(np.mean(last)), 5),
+        train_loss_first=round(first, 5),
+        train_loss_last=round(last, 5),
         resumed_from_step=resumed_from,
         mlm_head=head_source,
-        loss_curve=curve,
+        loss_curve=log.curve,
         config={**asdict(config), "wobert": wobert_active(tokenizer)},
     )
     model_io.write_history(out_dir, source, {"step": "pretrain", **summary.to_dict()})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +157,50 @@ def prepare_resumable_out(out: str | Path, fingerprint: dict, overwrite: bool) -
         return None
     resume_checkpoint.check_same_run(checkpoint, fingerprint)
     return checkpoint
+
+
+def batch_rows(step: int, steps_per_epoch: int, n_rows: int, batch_size: int, seed: int) -> np.ndarray:
+    """Rows of the batch at ``step``: a seeded permutation per epoch, so a resumed run sees
+    exactly the batches a whole run would."""
+    epoch, position = divmod(step, steps_per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_rows)
+    return order[position * batch_size : (position + 1) * batch_size]
+
+
+def optimizer_step(
+    loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer, max_grad_norm: float
+) -> float:
+    """Backward, clip the gradient norm, step and clear; returns the loss as a float."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+@dataclass
+class LossLog:
+    """Every step's training loss, plus a curve of window means (about 200 points a run),
+    kept in the resume checkpoint so a resumed run reports the same history."""
+
+    log_every: int
+    digits: int
+    losses: list[float] = field(default_factory=list)
+    curve: list[list[float]] = field(default_factory=list)
+    _window: list[float] = field(default_factory=list)
+
+    def add(self, step: int, value: float, last_step: bool) -> None:
+        self.losses.append(round(value, self.digits))
+        self._window.append(value)
+        if step % self.log_every == 0 or last_step:
+            self.curve.append([step, round(sum(self._window) / len(self._window), self.digits)])
+            self._window = []
+
+    def recent(self, n: int = 50) -> float:
+        """Mean of the last ``n`` losses (for the progress bar)."""
+        return float(np.mean(self.losses[-n:]))
+
+    def first_and_last(self) -> tuple[float, float]:
+        """Mean loss of the first and of the last tenth of the steps."""
+        tenth = max(1, len(self.losses) // 10)
+        return float(np.mean(self.losses[:tenth])), float(np.mean(self.losses[-tenth:]))

@@ -12,7 +12,6 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``extend-vocab``, ``pretrain`` and ``distill`` subcommands."""
-    from adrecall.settings_checks import PRECISIONS
     from domain_adapt.config import (
         PROJECTION_INITS,
         PROJECTIONS,
@@ -55,23 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Ends with the held-out perplexity before and after.",
     )
     _common(p, training=True)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
+    _training_args(p, d)
     p.add_argument("--mlm-probability", type=float, default=d.mlm_probability,
                    help="fraction of words masked per sequence (default 0.15)")
-    p.add_argument("--heldout-fraction", type=float, default=d.heldout_fraction)
-    p.add_argument("--max-heldout", type=int, default=d.max_heldout)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
-                   help="bf16: CPU autocast on the AMX units (default fp32)")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
-                   help="steps between resume checkpoints (0: none)")
     p.set_defaults(func=_run_pretrain)
 
     s = DistillConfig()
@@ -88,24 +73,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher-cache", default=None,
                    help="teacher embeddings cache (.npy; default OUT.teacher-NAME.npy)")
     p.add_argument("--teacher-threads", type=int, default=s.teacher_threads)
-    p.add_argument("--epochs", type=int, default=s.epochs)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=int, default=s.batch_size)
-    p.add_argument("--max-length", type=int, default=s.max_length)
-    p.add_argument("--lr", type=float, default=s.lr)
-    p.add_argument("--warmup-ratio", type=float, default=s.warmup_ratio)
-    p.add_argument("--weight-decay", type=float, default=s.weight_decay)
-    p.add_argument("--max-grad-norm", type=float, default=s.max_grad_norm)
+    _training_args(p, s)
     p.add_argument("--projection", choices=PROJECTIONS, default=s.projection,
                    help="keep: save the projection (output = teacher width); drop: original width")
     p.add_argument("--projection-init", choices=PROJECTION_INITS, default=s.projection_init,
                    help="lstsq: least-squares fit on a sample before training (default)")
-    p.add_argument("--heldout-fraction", type=float, default=s.heldout_fraction)
-    p.add_argument("--max-heldout", type=int, default=s.max_heldout)
-    p.add_argument("--seed", type=int, default=s.seed)
-    p.add_argument("--precision", choices=PRECISIONS, default=s.precision)
-    p.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every)
     p.set_defaults(func=_run_distill)
+
+
+def _training_args(p: argparse.ArgumentParser, d: Any) -> None:
+    """The options pre-training and distillation share, with ``d``'s defaults."""
+    from adrecall.settings_checks import PRECISIONS
+
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
+    p.add_argument("--heldout-fraction", type=float, default=d.heldout_fraction)
+    p.add_argument("--max-heldout", type=int, default=d.max_heldout)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="bf16: CPU autocast on the AMX units (default fp32)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="steps between resume checkpoints (0: none)")
 
 
 def _common(p: argparse.ArgumentParser, *, training: bool) -> None:

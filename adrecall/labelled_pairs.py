@@ -4,7 +4,7 @@ counted) and the fix, and runs before any model loads."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ class PairsError(ValueError):
     """Labelled pairs cannot be used as given; the message names the file, row and a fix."""
 
 
-def check_pair_lengths(queries: Sequence, texts: Sequence, labels: Sequence, where: str) -> None:
+def check_pair_lengths(queries: Sized, texts: Sized, labels: Sized, where: str) -> None:
     """In-memory pairs need one query, one text and one label per pair, and at least one pair."""
     if not (len(queries) == len(texts) == len(labels)):
         raise PairsError(

@@ -59,8 +59,9 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def pooler_kwargs(config: Any, with_pooler: bool) -> dict:
-    """``add_pooling_layer`` for BERT-like models; others (DistilBERT, ...) have no pooler."""
+def pooler_kwargs(config: Any, with_pooler: bool, *, required: bool = True) -> dict:
+    """``add_pooling_layer`` for BERT-like models; others (DistilBERT, ...) have no pooler,
+    which is an error when ``required`` (a pooler was asked for) and ignored otherwise."""
     from transformers import MODEL_MAPPING
 
     try:
@@ -70,14 +71,15 @@ def pooler_kwargs(config: Any, with_pooler: bool) -> dict:
     init: Any = model_cls.__init__  # type: ignore[misc]
     if "add_pooling_layer" in inspect.signature(init).parameters:
         return {"add_pooling_layer": with_pooler}
-    if with_pooler:
+    if with_pooler and required:
         raise ValueError(f"{model_cls.__name__} has no pooler; use pooling='cls'")
     return {}
 
 
-def load_hf_encoder(enc_dir: Path, with_pooler: bool) -> Any:
+def load_hf_encoder(enc_dir: Path, with_pooler: bool, *, pooler_required: bool = True) -> Any:
     """The bare encoder (``AutoModel``) of ``enc_dir`` from safetensors, in its own memory
-    (not the file's memory map), so that a model scores identically before and after saving."""
+    (not the file's memory map), so that a model scores identically before and after saving.
+    ``pooler_required=False``: load without a pooler where the architecture has none."""
     import torch
     from transformers import AutoConfig, AutoModel
 
@@ -90,7 +92,8 @@ def load_hf_encoder(enc_dir: Path, with_pooler: bool) -> Any:
     config = AutoConfig.from_pretrained(str(enc_dir))
     with quiet_transformers():
         encoder = AutoModel.from_pretrained(
-            str(enc_dir), use_safetensors=True, **pooler_kwargs(config, with_pooler)
+            str(enc_dir), use_safetensors=True,
+            **pooler_kwargs(config, with_pooler, required=pooler_required),
         )
     with torch.no_grad():
         for tensor in [*encoder.parameters(), *encoder.buffers()]:

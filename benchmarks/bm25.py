@@ -87,7 +87,7 @@ class Tokenizer:
 class BM25Index:
     """BM25 over a list of texts; results name corpus positions (0-based).
 
-    ``language``: ``"en"``, ``"zh"`` or ``"auto"`` (chosen from the corpus by
+    ``language``: ``"en"``, ``"zh"``, ``"mixed"`` or ``"auto"`` (chosen from the corpus by
     ``detect_language``). ``k1``/``b``: the usual BM25 parameters.
     """
 

@@ -121,6 +121,7 @@ def cached_index(
     if not ids:
         raise ValueError(f"{dataset.name}: no doc has text that can be embedded")
     key = f"{dataset.name}-{corpus_sha256(ids, texts)[:16]}-{encoder.weights_sha256[:16]}"
+    key += "-wobert" if encoder.wobert else ""  # same weights, other tokenisation
     folder = cache_root() / "indexes" / key
     corpus_path = folder / CORPUS_FILE
     if not corpus_path.is_file():

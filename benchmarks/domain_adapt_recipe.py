@@ -13,7 +13,14 @@ Starting from a BERT bi-encoder (default: the embedded MiniLM-L6, 244 CJK charac
    extended + distilled) the bi-encoder zero-shot, then the same fine-tuning on QBQTC v1 train
    (bi-encoder: CoSENT via ``encoder_training``; BertSim: ``rerank``), each evaluated on QBQTC
    v1 test_public (Spearman, nDCG@10 per query) and Chinese STS-B test (Spearman); plus the
-   USE teacher alone and BM25 (jieba tokens).
+   USE teacher alone and BM25 (jieba tokens). ``--compare-wobert N`` adds one more start
+   model: the default extended with N frequent jieba words and WoBERT pre-tokenisation (its
+   step ``extend-wobert`` is kept like the others; ``--redo extend`` repeats both extensions).
+
+Presets: ``smoke`` (checks every step runs, minutes), ``small`` (30k texts, 600 MLM and 600
+distillation steps, 3k fine-tuning pairs: about an hour on a shared 2-core machine), ``medium``
+(one epoch of MLM and of distillation over 60k texts, all of QBQTC v1 train: about 1.5-2 hours
+with ``--threads 2``) and ``full`` (the whole ~207k-text corpus: many CPU hours).
 
 Every step records its wall and CPU seconds and the machine's load average, in
 ``WORK/recipe.json``; a step whose result is there is skipped on a re-run (delete the entry or
@@ -45,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from adrecall.settings_checks import PRECISIONS
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STEPS = ("corpus", "extend", "pretrain", "distill", "evaluate")
@@ -513,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="one more start model: extended with N frequent jieba words and "
                         "WoBERT pre-tokenisation, fine-tuned and evaluated like the others")
     parser.add_argument("--work-dir", default="/tmp/adrecall-domain-adapt")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16")
+    parser.add_argument("--precision", choices=PRECISIONS, default="bf16")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--pretrain-lr", type=float, default=1e-4)
     parser.add_argument("--distill-lr", type=float, default=1e-4)

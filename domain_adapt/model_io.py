@@ -47,7 +47,7 @@ def load_base_model(enc_dir: Path) -> Any:
     """The bare encoder (``AutoModel``) of ``enc_dir``, with a pooler only if the checkpoint
     holds pooler weights, so that saving it back adds no untrained tensors."""
     with_pooler = any(".pooler." in "." + k for k in checkpoint_keys(enc_dir))
-    return load_hf_encoder(enc_dir, with_pooler)
+    return load_hf_encoder(enc_dir, with_pooler, pooler_required=False)
 
 
 def _weight_files(enc_dir: Path) -> list[Path]:

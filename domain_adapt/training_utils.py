@@ -1,5 +1,7 @@
-"""Pieces shared by pre-training and distillation: learning-rate schedule, parameter groups,
-and the output folder with its resume checkpoint (safetensors + JSON, never pickle)."""
+"""Pieces shared by pre-training and distillation: the start of a run (:func:`start_run`:
+corpus, held-out split, fingerprint, output folder and the checkpoint to resume), the batch
+order, the optimiser step, learning-rate schedule and parameter groups, the loss history
+(:class:`LossLog`), and the resume checkpoint (safetensors + JSON, never pickle)."""
 
 from __future__ import annotations
 

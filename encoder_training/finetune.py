@@ -38,6 +38,7 @@ import numpy as np
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.settings_checks import check_fraction, check_ints, check_positive
+from adrecall.textnorm import model_text
 from encoder_training.pairs import (
     PairColumns,
     Pairs,
@@ -162,7 +163,7 @@ def train_encoder(
     if config.loss == "mnrl" and config.hard_negatives and index is not None:
         negatives, mined_stats = _mine(index, train, config, show_progress)
         if config.normalize_text:
-            negatives = {q: _normalized_list(v) for q, v in negatives.items()}
+            negatives = {q: [model_text(t) for t in v] for q, v in negatives.items()}
 
     if config.loss == "mnrl":
         rows, fill_stats = mnrl_rows(train, negatives, config.hard_negatives, config.relevance_threshold, config.seed)
@@ -320,12 +321,6 @@ def _check_out(out: Path, overwrite: bool, remove: bool = False) -> None:
             shutil.rmtree(out)
         else:
             out.unlink()
-
-
-def _normalized_list(texts: list[str]) -> list[str]:
-    from adrecall.textnorm import normalize_text
-
-    return [n for n in (normalize_text(t) for t in texts) if n]
 
 
 def _mine(

@@ -23,7 +23,7 @@ from adrecall.labelled_pairs import (
     validate_pairs_frame,
 )
 from adrecall.tables import TableError, require_columns
-from adrecall.textnorm import model_text, normalize_text
+from adrecall.textnorm import model_text
 
 
 @dataclass(frozen=True)
@@ -145,5 +145,6 @@ _SPACES = re.compile(r"\s+")
 
 
 def text_key(text: str) -> str:
-    """Key under which two ad texts count as exact duplicates: normalised, case-folded."""
-    return _SPACES.sub(" ", normalize_text(text)).strip().casefold()
+    """Key under which two ad texts count as exact duplicates: as the model reads them
+    (:func:`adrecall.textnorm.model_text`), white space collapsed, case-folded."""
+    return _SPACES.sub(" ", model_text(text)).strip().casefold()

@@ -115,6 +115,7 @@ def build_index(
         "id_column": id_column,
         "text_column": text_column,
         "max_length": encoder.max_length,
+        "wobert": encoder.wobert,
     }
     checkpoint = open_checkpoint(out, state, resume)
 
@@ -139,6 +140,7 @@ def build_index(
                 model_dimension=encoder.dimension,
                 metric=METRIC,
                 normalize_text=normalize_text,
+                wobert=encoder.wobert,
                 index_type=spec.index_type,
                 factory=spec.factory,
                 search_params=spec.search_params,

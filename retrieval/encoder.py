@@ -18,6 +18,7 @@ import numpy as np
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir, weights_sha256
 from adrecall.textnorm import check_texts, model_text
+from adrecall.wobert import wobert_active
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model is a local directory, never a download
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -35,7 +36,9 @@ class Encoder:
     """Sentence embedding model used for both ads and queries.
 
     ``model`` is ``None``/``"default"`` (the embedded all-MiniLM-L6-v2) or a local directory.
-    ``normalize_text`` applies :func:`adrecall.textnorm.normalize_text` before tokenising.
+    ``normalize_text`` applies :func:`adrecall.textnorm.model_text` before tokenising (the
+    normalised text, or the text as written when normalisation would empty it). A model whose
+    tokenizer config carries the WoBERT flag tokenises with WoBERT (see :attr:`wobert`).
     """
 
     def __init__(
@@ -54,6 +57,11 @@ class Encoder:
                 raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
             self._model.max_seq_length = max_length
         self._tokenizer = self._model.tokenizer
+
+    @property
+    def wobert(self) -> bool:
+        """Whether WoBERT pre-tokenisation is on (an index records it: same weights, other tokens)."""
+        return wobert_active(self._tokenizer)
 
     @property
     def dimension(self) -> int:

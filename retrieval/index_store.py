@@ -62,6 +62,8 @@ class Manifest:
     build_seconds: float
     search_params: dict[str, int] = field(default_factory=dict)
     whitening: dict[str, int] | None = None
+    wobert: bool = False
+    """Whether the encoder tokenised with WoBERT (indexes from before this field: it did not)."""
     sources: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -89,7 +91,7 @@ class Manifest:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-_OPTIONAL = {"search_params", "whitening", "sources", "files", "format_version"}
+_OPTIONAL = {"search_params", "whitening", "wobert", "sources", "files", "format_version"}
 
 
 @contextmanager

@@ -199,7 +199,7 @@ class Retriever:
 
 
 def check_encoder_matches(manifest: Manifest, encoder: Encoder) -> None:
-    """Refuse an encoder whose weights or dimension differ from the index's."""
+    """Refuse an encoder whose weights, dimension or tokenisation differ from the index's."""
     if encoder.dimension != manifest.model_dimension:
         raise IndexFormatError(
             f"the index holds {manifest.model_dimension}-dimensional vectors but model "
@@ -211,6 +211,13 @@ def check_encoder_matches(manifest: Manifest, encoder: Encoder) -> None:
             f"the index was built with model {manifest.model} (weights {manifest.model_sha256[:12]}) "
             f"but model {encoder.label} has weights {encoder.weights_sha256[:12]}; search it with "
             "the same model or rebuild the index"
+        )
+    if encoder.wobert != manifest.wobert:
+        raise IndexFormatError(
+            f"the index was built with WoBERT pre-tokenisation {'on' if manifest.wobert else 'off'} "
+            f"but model {encoder.label} now tokenises with it {'on' if encoder.wobert else 'off'} "
+            "(the adrecall_wobert flag in its tokenizer_config.json); rebuild the index or set "
+            "the flag back as it was"
         )
 
 

@@ -213,6 +213,28 @@ def test_every_loader_honours_the_wobert_flag(tiny: Path, tmp_path: Path) -> Non
         assert "北京" in tokenizer.tokenize("我爱北京"), name
 
 
+def test_an_index_refuses_a_model_whose_wobert_flag_changed(tiny: Path, tmp_path: Path) -> None:
+    """Same weights, other tokens: the index records WoBERT and search refuses a mismatch."""
+    import pandas as pd
+
+    from adrecall.wobert import set_wobert_flag
+    from index_build.build_job import build_index
+    from retrieval.index_store import IndexFormatError
+    from retrieval.retriever import Retriever
+
+    model = tmp_path / "wo"
+    extend_vocabulary(CORPUS, tiny, model, ExtendConfig(words=10, min_word_count=2))
+    ads = tmp_path / "ads.csv"
+    pd.DataFrame({"ad_id": [f"a{i}" for i in range(len(CORPUS))], "text": CORPUS}).to_csv(ads, index=False)
+    build_index(ads, tmp_path / "idx", model=model, show_progress=False)
+    retriever = Retriever.load(tmp_path / "idx")
+    assert retriever.manifest.wobert
+    assert retriever.search(["北京机票"], k=3)[0]
+    set_wobert_flag(model, False)
+    with pytest.raises(IndexFormatError, match="WoBERT pre-tokenisation on but model .* off"):
+        Retriever.load(tmp_path / "idx")
+
+
 # ---------------------------------------------------------------- whole word masking
 def test_word_ids_group_wordpieces_and_jieba_words() -> None:
     tokens = ["[CLS]", "play", "##ing", "我", "爱", "北", "京", "fast", "[SEP]"]

@@ -264,3 +264,11 @@ def test_train_encoder_refuses_existing_output_and_dev_without_relevant(tiny_mod
                       config=TrainEncoderConfig(max_steps=1))
     with pytest.raises(ValueError, match="unknown loss 'triplet'"):
         TrainEncoderConfig(loss="triplet")
+
+
+def test_text_key_keeps_texts_apart_that_normalisation_would_empty() -> None:
+    """Duplicates are judged on the text the model reads, so two Cyrillic ads stay two ads."""
+    assert text_key("Привет мир") != text_key("Пока")
+    assert text_key("Cheap  Flights!") == text_key("cheap flights")
+    pairs = pairs_from_lists(["q", "q"], ["Привет мир", "🔥🔥"], [1, 0]).normalized()
+    assert pairs.texts == ["Привет мир", "🔥🔥"]

@@ -495,8 +495,41 @@ def markdown(state: dict, args: argparse.Namespace, stamp: dict) -> str:
         (f"Distillation: {dis.get('steps')} steps; held-out cosine to the teacher "
         f"{dis.get('heldout_cosine_before')} → {dis.get('heldout_cosine_after')}; teacher "
         f"{dis.get('teacher_seconds')} s."),
+        "",
+        f"![training curves]({Path(args.results).name}.png)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def plot_curves(state: dict, stamp: dict, path: Path) -> None:
+    """PNG of the training curves: MLM loss (pre-training) and MSE to the teacher
+    (distillation) per step, with the held-out values before and after."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    panels = (("pretrain", "MLM loss", "heldout_loss_before", "heldout_loss_after"),
+              ("distill", "MSE to the USE teacher", "heldout_mse_before", "heldout_mse_after"))
+    for ax, (step, label, before, after) in zip(axes, panels):
+        result = state.get(step, {}).get("result", {})
+        curve = result.get("loss_curve") or []
+        if curve:
+            ax.plot([c[0] for c in curve], [c[1] for c in curve], label="training (window mean)")
+            last = curve[-1][0]
+            ax.scatter([0, last], [result.get(before), result.get(after)], color="C3", zorder=3,
+                       label=f"held-out: {result.get(before):.4g} → {result.get(after):.4g}")
+        ax.set_xlabel("optimiser step")
+        ax.set_ylabel(label)
+        ax.set_title(f"{step}: {result.get('steps', 0)} steps, {result.get('epochs', 0)} epoch(s)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, f"{stamp['command']}\n{stamp['date']}  git {stamp['git']}",
+             fontsize=6, family="monospace", va="bottom")
+    fig.subplots_adjust(bottom=0.22, wspace=0.3)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _stamp(argv: Sequence[str]) -> dict:
@@ -529,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--redo", nargs="*", choices=STEPS, help="repeat these steps")
     parser.add_argument("--results", default=str(RESULTS_DIR / "domain_adapt"),
-                        help="results path without suffix (.json and .md are written)")
+                        help="results path without suffix (.json, .md and .png are written)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     state = run(args)
@@ -540,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"stamp": stamp, "preset": {args.preset: PRESETS[args.preset]}, "steps": state},
         indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     out.with_suffix(".md").write_text(markdown(state, args, stamp), encoding="utf-8")
+    plot_curves(state, stamp, out.with_suffix(".png"))
     print(markdown(state, args, stamp))
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 from typing import Any
 
 
@@ -144,16 +145,21 @@ def _print(args: argparse.Namespace, summary: Any, line: str) -> int:
     return 0
 
 
+def _config_from_args(config_cls: Any, args: argparse.Namespace) -> Any:
+    """A step's config from the options of the same names, plus ``--no-normalize`` and
+    ``--quiet`` (training steps only) where the config has those fields."""
+    names = {f.name for f in fields(config_cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    switches = {"normalize_text": not args.no_normalize, "progress": not getattr(args, "quiet", False)}
+    values.update({k: v for k, v in switches.items() if k in names})
+    return config_cls(**values)
+
+
 def _run_extend(args: argparse.Namespace) -> int:
     from domain_adapt.config import ExtendConfig
     from domain_adapt.vocab_extension import extend_vocabulary
 
-    config = ExtendConfig(
-        min_char_count=args.min_char_count, max_chars=args.max_chars, words=args.words,
-        min_word_count=args.min_word_count, max_word_length=args.max_word_length,
-        init_std=args.init_std, seed=args.seed, normalize_text=not args.no_normalize,
-        overwrite=args.overwrite,
-    )
+    config = _config_from_args(ExtendConfig, args)
     s = extend_vocabulary(_texts(args), args.model, args.out, config)
     return _print(args, s, (
         f"extended {s.source} -> {s.out}: vocabulary {s.old_vocab_size} -> {s.new_vocab_size} "
@@ -168,16 +174,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from domain_adapt.config import PretrainConfig
     from domain_adapt.pretrain import pretrain
 
-    config = PretrainConfig(
-        epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
-        max_length=args.max_length, lr=args.lr, warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
-        mlm_probability=args.mlm_probability, heldout_fraction=args.heldout_fraction,
-        max_heldout=args.max_heldout, seed=args.seed, precision=args.precision,
-        checkpoint_every=args.checkpoint_every, normalize_text=not args.no_normalize,
-        progress=not args.quiet, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint,
-        threads=args.threads,
-    )
+    config = _config_from_args(PretrainConfig, args)
     s = pretrain(_texts(args), args.model, args.out, config)
     ppl = (
         f"held-out perplexity {s.heldout_perplexity_before:.1f} -> {s.heldout_perplexity_after:.1f}"
@@ -195,17 +192,7 @@ def _run_distill(args: argparse.Namespace) -> int:
     from domain_adapt.config import DistillConfig
     from domain_adapt.distill import distill
 
-    config = DistillConfig(
-        teacher=args.teacher, epochs=args.epochs, max_steps=args.max_steps,
-        batch_size=args.batch_size, max_length=args.max_length, lr=args.lr,
-        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
-        max_grad_norm=args.max_grad_norm, projection=args.projection,
-        projection_init=args.projection_init, heldout_fraction=args.heldout_fraction,
-        max_heldout=args.max_heldout, seed=args.seed, precision=args.precision,
-        checkpoint_every=args.checkpoint_every, teacher_threads=args.teacher_threads,
-        normalize_text=not args.no_normalize, progress=not args.quiet,
-        overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint, threads=args.threads,
-    )
+    config = _config_from_args(DistillConfig, args)
     s = distill(_texts(args), args.model, args.out, config, teacher_cache=args.teacher_cache)
     held = (
         f"held-out cosine to the teacher {s.heldout_cosine_before:.3f} -> "

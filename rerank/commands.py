@@ -32,10 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="highest label of the data's scale (mapped to 2), e.g. 5 for STS-B")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--max-length", type=int, default=d.max_length,
+                   help="tokens per pair (default: 99%% of the training pairs whole)")
     p.add_argument("--lr", type=float, default=d.encoder_lr, help="encoder learning rate")
     p.add_argument("--head-lr-factor", type=float, default=d.head_lr_factor,
                    help="head learning rate = this × --lr")
+    p.add_argument("--new-vocab-lr-factor", type=float, default=d.new_vocab_lr_factor,
+                   help="rows a vocabulary extension added learn at this × --lr")
     p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
@@ -46,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="feed texts to the tokenizer as they are (no adrecall text normalisation)")
     p.add_argument("--select-metric", choices=METRICS,
                    default=d.select_metric, help="dev metric that picks the best epoch")
+    p.add_argument("--eval-every", type=int, default=d.eval_every,
+                   help="dev evaluation every N steps as well as at epoch ends (0: epoch ends)")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="stop after N dev evaluations without improvement (0: never)")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                    help="steps between resume checkpoints (0: at epoch ends only)")
     p.add_argument("--overwrite", action="store_true",
@@ -74,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         encoder_lr=args.lr,
         head_lr_factor=args.head_lr_factor,
+        new_vocab_lr_factor=args.new_vocab_lr_factor,
         warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay,
         max_grad_norm=args.max_grad_norm,
@@ -82,6 +90,8 @@ def _run(args: argparse.Namespace) -> int:
         pooling=args.pooling,
         normalize=not args.no_normalize,
         select_metric=args.select_metric,
+        eval_every=args.eval_every,
+        patience=args.patience,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
         overwrite=args.overwrite,

@@ -13,8 +13,11 @@ from adrecall.settings_checks import (
     check_precision,
 )
 
-POOLINGS = ("auto", "pooler", "cls")
+POOLINGS = ("auto", "pooler", "cls", "mean")
 METRICS = ("spearman", "pearson", "mse", "ndcg@10")
+MAX_LENGTH_QUANTILE = 0.99
+"""With ``max_length=None`` a pair's token budget covers this share of the training pairs
+whole (rounded up to a multiple of 8, at most what the encoder reads)."""
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,12 @@ class TrainConfig:
     model: str = "default"
     epochs: int = 3
     batch_size: int = 32
-    max_length: int = 256
+    max_length: int | None = None
+    """Tokens per pair; ``None`` takes it from the training data (see ``MAX_LENGTH_QUANTILE``)."""
     encoder_lr: float = 1e-5
     head_lr_factor: float = 10.0
+    new_vocab_lr_factor: float = 10.0
+    """Embedding rows that a vocabulary extension added learn at this × ``encoder_lr``."""
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -35,6 +41,10 @@ class TrainConfig:
     pooling: str = "auto"
     normalize: bool = True
     select_metric: str = "spearman"
+    eval_every: int = 0
+    """Dev evaluation every this many steps as well as at each epoch's end (0: epoch ends)."""
+    patience: int = 0
+    """Stop after this many dev evaluations without improvement (0: never stop early)."""
     checkpoint_every: int = 200
     eval_batch_size: int = 64
     progress: bool = True
@@ -44,7 +54,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_ints(self, "epochs", "batch_size", "eval_batch_size")
         check_ints(self, "checkpoint_every", minimum=0)  # 0: checkpoints at epoch ends only
-        check_positive(self, "encoder_lr", "head_lr_factor")
+        check_ints(self, "eval_every", "patience", minimum=0)
+        check_ints(self, "max_length", minimum=8, optional=True)
+        check_positive(self, "encoder_lr", "head_lr_factor", "new_vocab_lr_factor")
         check_optimizer(self)
         check_precision(self.precision)
         check_choice("pooling", self.pooling, POOLINGS)

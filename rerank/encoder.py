@@ -3,6 +3,8 @@ length the encoder can read (locating and loading it is :mod:`adrecall.model_loa
 
 Pooling rule (``resolve_pooling``): ``"auto"`` picks BERT's pooler only when the checkpoint
 holds trained pooler weights (present with a non-zero bias), else the [CLS] hidden state.
+``"mean"`` averages the hidden states of the pair's tokens (what a sentence-transformers
+bi-encoder was trained to produce).
 """
 
 from __future__ import annotations
@@ -68,11 +70,20 @@ def uses_token_types(encoder: nn.Module) -> bool:
     return int(getattr(encoder.config, "type_vocab_size", 0) or 0) > 1
 
 
-def check_max_length(max_length: int, encoder: nn.Module, tokenizer: Any) -> int:
-    limit = int(getattr(encoder.config, "max_position_embeddings", max_length) or max_length)
+def position_limit(encoder: nn.Module) -> int:
+    """The longest token sequence ``encoder`` can read."""
+    limit = int(getattr(encoder.config, "max_position_embeddings", 512) or 512)
     if getattr(encoder.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         limit -= 2  # RoBERTa positions start after the padding index
-    if not isinstance(max_length, int) or max_length < 8:
+    return limit
+
+
+def check_max_length(max_length: int | None, encoder: nn.Module, tokenizer: Any) -> int:
+    """``max_length`` if the encoder can read it; ``None`` stands for the encoder's limit."""
+    limit = position_limit(encoder)
+    if max_length is None:
+        return limit
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 8:
         raise ValueError(f"max_length must be an integer of at least 8, got {max_length!r}")
     if max_length > limit:
         raise ValueError(

@@ -102,15 +102,17 @@ class BertSim(nn.Module):
         tokenizer: Any,
         *,
         pooling: str,
-        max_length: int = 256,
+        max_length: int | None = 256,
         normalize: bool = True,
         manifest: dict | None = None,
         precision: str = "fp32",
         batch_size: int = 64,
     ):
         super().__init__()
-        if pooling not in ("pooler", "cls"):
-            raise ValueError(f"pooling must be 'pooler' or 'cls' once resolved, got {pooling!r}")
+        if pooling not in ("pooler", "cls", "mean"):
+            raise ValueError(
+                f"pooling must be 'pooler', 'cls' or 'mean' once resolved, got {pooling!r}"
+            )
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.head = BertSimHead(int(encoder.config.hidden_size))
@@ -139,7 +141,7 @@ class BertSim(nn.Module):
         model: str | Path | None = None,
         *,
         pooling: str = "auto",
-        max_length: int = 256,
+        max_length: int | None = 256,
         normalize: bool = True,
         seed: int | None = 0,
         precision: str = "fp32",
@@ -283,6 +285,9 @@ class BertSim(nn.Module):
         out = self.encoder(**kwargs)
         if self.pooling == "pooler":
             pooled = out.pooler_output
+        elif self.pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         else:
             pooled = out.last_hidden_state[:, 0]
         return self.head(pooled).float()

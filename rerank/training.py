@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adrecall.models import model_label
+from adrecall.adaptation_history import added_vocab_start
+from adrecall.models import model_label, resolve_model_dir
 from adrecall.precision import autocast
 from adrecall.resume_checkpoint import check_same_run, find_checkpoint, remove_checkpoints
 from rerank.checkpoint import restore_checkpoint, save_checkpoint
-from rerank.config import TrainConfig
+from rerank.config import MAX_LENGTH_QUANTILE, TrainConfig
 from rerank.metrics import evaluate_scores, is_better
 from rerank.model import BertSim
 from rerank.pairs import LabelledPairs, PairFormat, read_pairs
@@ -50,17 +51,49 @@ class TrainResult:
     out_dir: Path
     best_epoch: int
     best_metrics: dict
+    best_step: int = 0
     history: list[dict] = field(default_factory=list)
     resumed_from_step: int | None = None
     wall_seconds: float = 0.0
 
 
-def build_optimizer(model: BertSim, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with four named groups: encoder/head × decayed/not (biases, LayerNorm).
+class RowRateAdamW(torch.optim.AdamW):
+    """AdamW in which a group may give the rows ``rows_from:`` of its one matrix a learning rate
+    ``row_lr_factor`` × the group's.
+
+    After the ordinary step those rows' change is multiplied by the factor, which for AdamW
+    (decoupled weight decay included) is exactly a step at the higher rate. Used for the
+    embedding rows a vocabulary extension added: random rows that one epoch at an encoder's
+    rate barely moves.
+    """
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+        before = [
+            (param, group["rows_from"], group["row_lr_factor"],
+             param[group["rows_from"]:].clone())
+            for group in self.param_groups
+            if group.get("rows_from") is not None
+            for param in group["params"]
+        ]
+        loss = super().step(closure)
+        for param, start, factor, old in before:
+            param[start:].copy_(old + factor * (param[start:] - old))
+        return loss
+
+
+def build_optimizer(
+    model: BertSim, config: TrainConfig, new_rows_from: int | None = None
+) -> RowRateAdamW:
+    """AdamW with named groups: encoder/head × decayed/not (biases, LayerNorm), and, when a
+    vocabulary extension added rows from id ``new_rows_from`` on, the word embeddings in a
+    group of their own whose added rows learn at ``new_vocab_lr_factor`` × the encoder's rate.
 
     Each group carries ``base_lr``; the schedule sets ``lr = base_lr × factor(step)``, so the
     head's rate stays ``head_lr_factor`` × the encoder's throughout.
     """
+    embeddings = model.encoder.get_input_embeddings().weight
+    split_rows = new_rows_from is not None and new_rows_from < embeddings.shape[0]
     groups = []
     for part, module, lr in (
         ("encoder", model.encoder, config.encoder_lr),
@@ -68,7 +101,7 @@ def build_optimizer(model: BertSim, config: TrainConfig) -> torch.optim.AdamW:
     ):
         decay, no_decay = [], []
         for name, param in module.named_parameters():
-            if not param.requires_grad:
+            if not param.requires_grad or (split_rows and param is embeddings):
                 continue
             (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
         for suffix, params, wd in (("", decay, config.weight_decay), ("_no_decay", no_decay, 0.0)):
@@ -77,7 +110,13 @@ def build_optimizer(model: BertSim, config: TrainConfig) -> torch.optim.AdamW:
                     {"params": params, "lr": lr, "base_lr": lr, "weight_decay": wd,
                      "name": part + suffix}
                 )
-    return torch.optim.AdamW(groups, lr=config.encoder_lr)
+    if split_rows:
+        groups.append(
+            {"params": [embeddings], "lr": config.encoder_lr, "base_lr": config.encoder_lr,
+             "weight_decay": config.weight_decay, "name": "word_embeddings",
+             "rows_from": int(new_rows_from), "row_lr_factor": config.new_vocab_lr_factor}
+        )
+    return RowRateAdamW(groups, lr=config.encoder_lr)
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -123,9 +162,12 @@ def train_reranker(
         seed=config.seed,
         precision=config.precision,
     )
+    if config.max_length is None:
+        model.max_length = fit_max_length(model, train_pairs)
     with torch.no_grad():  # start the output at the mean label: faster, calmer first steps
         model.head.out.bias.fill_(float(train_pairs.labels.mean()))
-    optimizer = build_optimizer(model, config)
+    new_rows_from = added_vocab_start(resolve_model_dir(config.model))
+    optimizer = build_optimizer(model, config, new_rows_from)
     steps_per_epoch = math.ceil(len(train_pairs) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = math.ceil(config.warmup_ratio * total_steps)
@@ -138,7 +180,10 @@ def train_reranker(
         "epoch_loss_sum": 0.0,
         "best_value": None,
         "best_epoch": 0,
+        "best_step": 0,
         "best_metrics": {},
+        "evals_since_best": 0,
+        "stopped_early": False,
         "history": [],
         "wall_seconds": 0.0,
     }
@@ -162,6 +207,12 @@ def train_reranker(
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps,
         "warmup_steps": warmup_steps,
+        "max_length": model.max_length,
+        "max_length_rule": (
+            "set" if config.max_length is not None
+            else f"{MAX_LENGTH_QUANTILE:.0%} of training pairs whole, rounded up to 8"
+        ),
+        "new_vocab_rows_from": new_rows_from,
         "loss": "MSE on the 0-2 score scale",
     }
     label_scale = {"min": fmt.label_min, "max": fmt.label_max, "mapped_to": [0.0, 2.0]}
@@ -170,9 +221,46 @@ def train_reranker(
     def elapsed() -> float:
         return state["wall_seconds"] + time.perf_counter() - session_start
 
+    def evaluate_and_keep(record: dict) -> None:
+        """Score dev, keep the model if it is the best so far, count evaluations since."""
+        if dev_pairs is not None:
+            scores = score_pairs(
+                model, dev_pairs.queries, dev_pairs.texts,
+                batch_size=config.eval_batch_size, checked=True,
+            )
+            record.update(evaluate_scores(dev_pairs.queries, scores, dev_pairs.labels))
+            model.train()
+        state["history"].append(record)
+        _say(config, _format_record(record))
+        improved = (
+            dev_pairs is None
+            or state["best_epoch"] == 0  # nothing saved yet (e.g. a NaN metric): keep this one
+            or is_better(config.select_metric, record[config.select_metric], state["best_value"])
+        )
+        if not improved:
+            state["evals_since_best"] += 1
+            state["stopped_early"] = bool(config.patience) and (
+                state["evals_since_best"] >= config.patience
+            )
+            return
+        state.update(
+            best_value=record.get(config.select_metric), best_epoch=record["epoch"],
+            best_step=record["step"], best_metrics=record, evals_since_best=0,
+        )
+        model.save(out_dir, {
+            "label_scale": label_scale,
+            "training": training_info | {"history": state["history"],
+                                         "best_epoch": record["epoch"],
+                                         "best_step": record["step"],
+                                         "select_metric": config.select_metric,
+                                         "finished": False},
+        })
+
     from tqdm.auto import tqdm
 
     for epoch in range(state["epoch"], config.epochs):
+        if state["stopped_early"]:
+            break
         order = np.random.default_rng([config.seed, epoch]).permutation(len(train_pairs))
         first = state["step_in_epoch"] if epoch == state["epoch"] else 0
         model.train()
@@ -202,41 +290,23 @@ def train_reranker(
             bar.update(1)
             bar.set_postfix(loss=f"{state['epoch_loss_sum'] / (b + 1):.4f}")
             if on_step is not None:
-                lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
-                on_step(StepInfo(step, epoch, loss_value, lrs))
-            if config.checkpoint_every and step % config.checkpoint_every == 0 and (
-                b + 1 < steps_per_epoch
-            ):
+                on_step(StepInfo(step, epoch, loss_value, _learning_rates(optimizer)))
+            mid_epoch = b + 1 < steps_per_epoch
+            if config.eval_every and step % config.eval_every == 0 and mid_epoch:
+                evaluate_and_keep({"epoch": epoch + 1, "step": step,
+                                   "train_loss": state["epoch_loss_sum"] / (b + 1)})
+                if state["stopped_early"]:
+                    break
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and mid_epoch:
                 save_checkpoint(out_dir, model, optimizer, state | {"wall_seconds": elapsed()})
         bar.close()
-
-        record = {"epoch": epoch + 1, "train_loss": state["epoch_loss_sum"] / steps_per_epoch}
-        if dev_pairs is not None:
-            scores = score_pairs(
-                model, dev_pairs.queries, dev_pairs.texts,
-                batch_size=config.eval_batch_size, checked=True,
-            )
-            record.update(evaluate_scores(dev_pairs.queries, scores, dev_pairs.labels))
-        state["history"].append(record)
-        _say(config, _format_record(record))
-        improved = (
-            dev_pairs is None
-            or state["best_epoch"] == 0  # nothing saved yet (e.g. a NaN metric): keep this one
-            or is_better(config.select_metric, record[config.select_metric], state["best_value"])
-        )
-        if improved:
-            state["best_value"] = record.get(config.select_metric)
-            state["best_epoch"] = epoch + 1
-            state["best_metrics"] = record
-            model.save(out_dir, {
-                "label_scale": label_scale,
-                "training": training_info | {"history": state["history"],
-                                             "best_epoch": epoch + 1,
-                                             "select_metric": config.select_metric,
-                                             "finished": False},
-            })
+        if not state["stopped_early"]:
+            evaluate_and_keep({"epoch": epoch + 1, "step": state["global_step"],
+                               "train_loss": state["epoch_loss_sum"] / steps_per_epoch})
         state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0)
         save_checkpoint(out_dir, model, optimizer, state | {"wall_seconds": elapsed()})
+        if state["stopped_early"]:
+            _say(config, f"early stop: {config.patience} dev evaluations without improvement")
 
     wall = elapsed()
     _finish_manifest(out_dir, state, wall)
@@ -245,11 +315,29 @@ def train_reranker(
     return TrainResult(
         out_dir=out_dir,
         best_epoch=state["best_epoch"],
+        best_step=state["best_step"],
         best_metrics=state["best_metrics"],
         history=state["history"],
         resumed_from_step=resumed_from,
         wall_seconds=wall,
     )
+
+
+def fit_max_length(model: BertSim, pairs: LabelledPairs) -> int:
+    """Token budget that keeps ``MAX_LENGTH_QUANTILE`` of ``pairs`` whole, rounded up to a
+    multiple of 8, at most what the encoder reads (``model.max_length`` on entry)."""
+    lengths = model.encode_pairs(pairs.queries, pairs.texts).lengths()
+    wanted = int(np.ceil(np.quantile(lengths, MAX_LENGTH_QUANTILE) / 8) * 8)
+    return max(8, min(model.max_length, wanted))
+
+
+def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Each group's current rate by name, plus the added vocabulary rows' own rate."""
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    for group in optimizer.param_groups:
+        if group.get("rows_from") is not None:
+            lrs["new_vocab_rows"] = group["lr"] * group["row_lr_factor"]
+    return lrs
 
 
 def _as_pairs(data: str | Path | LabelledPairs, fmt: PairFormat, role: str) -> LabelledPairs:
@@ -322,6 +410,7 @@ def _finish_manifest(out_dir: Path, state: dict, wall: float) -> None:
     training = manifest.setdefault("training", {})
     training.update(
         history=state["history"], best_epoch=state["best_epoch"], finished=True,
+        best_step=state["best_step"], stopped_early=state["stopped_early"],
         wall_seconds=round(wall, 3), steps=state["global_step"],
     )
     tmp = path.with_suffix(".json.tmp")

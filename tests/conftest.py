@@ -59,3 +59,29 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
     else:
         raise ValueError(f"no writer for {suffix}")
     return path
+
+
+TINY_WORDS = ["red", "blue", "green", "shoes", "car", "phone", "cheap", "sale", "fast", "new",
+              "insurance", "loan", "hotel", "pizza", "shirt", "bike"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32) with a 40-token vocabulary."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS,
+             *"abcdefghijklmnopqrstuvwxyz"]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    tokenizer = BertTokenizerFast.from_pretrained(str(path))  # works in transformers 4 and 5
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
+    )
+    BertModel(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path

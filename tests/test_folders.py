@@ -32,6 +32,9 @@ from adrecall.folders import (
 )
 
 
+MODEL_FILES = {"model.safetensors": b"w", "sub/config.json": b"{}"}
+
+
 def written(folder: Path, kind: str, files: dict[str, bytes]) -> Path:
     """A folder as adrecall writes it: the files, then a manifest of ``kind`` recording them."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,7 +52,8 @@ def listing(folder: Path) -> dict[str, bytes]:
 
 # ---------------------------------------------------------------- check_out / prepare_out
 def test_absent_empty_and_keep_only_folders_are_accepted(tmp_path: Path) -> None:
-    assert check_out(tmp_path / "new" / "deeper", BERTSIM, overwrite=False) == tmp_path / "new" / "deeper"
+    deeper = tmp_path / "new" / "deeper"
+    assert check_out(deeper, BERTSIM, overwrite=False) == deeper
     assert not (tmp_path / "new").exists()  # nothing is created by the check
     (tmp_path / "empty").mkdir()
     check_out(tmp_path / "empty", ENCODER, overwrite=False)
@@ -102,7 +106,7 @@ def test_files_adrecall_did_not_write_are_refused_whatever_overwrite_says(tmp_pa
     (mine / MANIFEST_FILE).write_text(json.dumps({"name": "someone else's manifest"}))
     with pytest.raises(FolderError, match=r"files adrecall did not write \(manifest.json, thesis"):
         check_out(mine, ENCODER, overwrite=True)
-    model = written(tmp_path / "model", ENCODER, {"model.safetensors": b"w", "sub/config.json": b"{}"})
+    model = written(tmp_path / "model", ENCODER, MODEL_FILES)
     (model / "notes.txt").write_text("added by hand")
     with pytest.raises(FolderError, match=r"holds an adrecall encoder and also files adrecall did "
                                           r"not write \(notes.txt\)"):
@@ -110,7 +114,7 @@ def test_files_adrecall_did_not_write_are_refused_whatever_overwrite_says(tmp_pa
 
 
 def test_its_own_kind_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
-    model = written(tmp_path / "model", ENCODER, {"model.safetensors": b"w", "sub/config.json": b"{}"})
+    model = written(tmp_path / "model", ENCODER, MODEL_FILES)
     with pytest.raises(FolderError, match="already holds an adrecall encoder; pass --overwrite"):
         check_out(model, ENCODER, overwrite=False)
     (model / "checkpoint").mkdir()
@@ -121,7 +125,8 @@ def test_its_own_kind_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("relation", ["same", "out holds the input", "out inside the input"])
-def test_an_out_that_is_holds_or_sits_inside_an_input_is_refused(tmp_path: Path, relation: str) -> None:
+def test_an_out_that_is_holds_or_sits_inside_an_input_is_refused(tmp_path: Path,
+                                                                 relation: str) -> None:
     model = written(tmp_path / "a" / "model", ADAPTED_MODEL, {"model.safetensors": b"w"})
     out = {"same": model, "out holds the input": tmp_path / "a",
            "out inside the input": model / "next"}[relation]
@@ -136,7 +141,8 @@ def test_an_out_that_is_holds_or_sits_inside_an_input_is_refused(tmp_path: Path,
 _NAMES = st.text(string.ascii_lowercase, min_size=1, max_size=4)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     recorded=st.lists(_NAMES, max_size=3, unique=True),
     extra=st.lists(_NAMES, max_size=2, unique=True),
@@ -203,7 +209,9 @@ def test_a_damaged_file_is_refused_by_verify_folder(tmp_path: Path, damage: str)
         verify_folder(folder)
 
 
-def test_an_unfinished_write_is_refused_at_load_but_may_be_replaced_by_its_kind(tmp_path: Path) -> None:
+def test_an_unfinished_write_is_refused_at_load_but_may_be_replaced_by_its_kind(
+    tmp_path: Path,
+) -> None:
     folder = written(tmp_path / "m", BERTSIM, {"model.safetensors": b"old"})
     mark_unfinished(folder, BERTSIM)
     (folder / "model.safetensors").write_bytes(b"half")

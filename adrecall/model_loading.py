@@ -2,11 +2,11 @@
 
 A model directory is a plain Hugging Face one (``config.json`` + weights + tokenizer at its
 root) or a sentence-transformers one (``modules.json``; the Transformer module at the root or
-in a sub-folder). Every loader first passes :func:`check_model_folder`: weights are read from
-safetensors only (a folder holding only pickled weights is refused; nothing is ever
-unpickled). A tokenizer whose config carries the WoBERT flag (:mod:`adrecall.wobert`) gets
-WoBERT pre-tokenisation wherever it is loaded: retrieval, BertSim, encoder training, domain
-adaptation.
+in a sub-folder). Every loader first passes :func:`check_model_folder`: a folder adrecall wrote
+(with its manifest) must match its recorded checksums, and weights are read from safetensors
+only (a folder holding only pickled weights is refused; nothing is ever unpickled). A tokenizer
+whose config carries the WoBERT flag (:mod:`adrecall.wobert`) gets WoBERT pre-tokenisation
+wherever it is loaded: retrieval, BertSim, encoder training, domain adaptation.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from adrecall.folders import folder_kind, verify_folder
 from adrecall.wobert import maybe_enable_wobert
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -48,10 +49,18 @@ def encoder_dir(model_dir: str | Path) -> Path:
 
 
 def check_model_folder(path: str | Path) -> None:
-    """Refuse a model folder adrecall must not load, before anything is read from it: the
-    transformer's folder must hold safetensors weights, and no module folder may hold weights
-    in pickle formats only."""
+    """Refuse a model folder adrecall must not load, before anything is read from it.
+
+    A folder adrecall wrote (``manifest.json`` with a ``kind``; for a sentence-transformers
+    module folder, its parent's) must hold every recorded file unchanged. The transformer's
+    folder must hold safetensors weights, and no module folder may hold weights in pickle formats
+    only. A user's own model without an adrecall manifest passes the checksum part untouched.
+    """
     path = Path(path)
+    if folder_kind(path) is not None:
+        verify_folder(path)
+    elif is_sentence_transformers_dir(path.parent) and folder_kind(path.parent) is not None:
+        verify_folder(path.parent)
     enc_dir = encoder_dir(path)
     _require_safetensors(enc_dir, must_have=True)
     if is_sentence_transformers_dir(path):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from pathlib import Path
 
-from adrecall.checksums import file_sha256
+from adrecall.folders import file_digest
 from adrecall.model_loading import check_model_folder
 
 DEFAULT_MODEL = "default"
@@ -30,8 +29,8 @@ def resolve_model_dir(model: str | Path | None) -> Path:
     """Turn a model argument (``None``/``"default"`` or a local directory) into a directory.
 
     Nothing is ever downloaded: a name that is not an existing directory is an error. A local
-    directory must pass :func:`~adrecall.model_loading.check_model_folder` (no pickle-only
-    weights), so a bad model stops a command at its start.
+    directory must pass :func:`~adrecall.model_loading.check_model_folder` (checksums of a
+    folder adrecall wrote, no pickle-only weights), so a bad model stops a command at its start.
     """
     if model is None or str(model) == DEFAULT_MODEL:
         return default_model_dir()
@@ -58,11 +57,12 @@ def model_label(model: str | Path | None) -> str:
     return str(resolve_model_dir(model))
 
 
-@lru_cache(maxsize=32)
 def weights_sha256(model_dir: Path) -> str:
     """SHA-256 over every weight file under ``model_dir`` (relative names and contents).
 
     Identifies the exact weights an index was built with, whatever the directory is called.
+    File digests come from :func:`~adrecall.folders.file_digest`, shared with the integrity
+    check at load and recomputed only for a file that changed.
     """
     digest = hashlib.sha256()
     files = sorted(
@@ -72,5 +72,5 @@ def weights_sha256(model_dir: Path) -> str:
         raise ValueError(f"no weight files ({', '.join(_WEIGHT_SUFFIXES)}) under {model_dir}")
     for path in files:
         digest.update(path.relative_to(model_dir).as_posix().encode())
-        digest.update(file_sha256(path).encode())
+        digest.update(file_digest(path).encode())
     return digest.hexdigest()

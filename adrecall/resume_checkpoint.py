@@ -7,6 +7,7 @@ A checkpoint folder ``<out>/checkpoint`` holds what the caller's ``write_model``
 ``trainer_state.json`` (the optimizer's param groups and non-tensor state, plus the trainer's
 position, history and run fingerprint). It is written to a temporary folder and swapped in
 with renames, so a kill at any moment leaves either the old or the new checkpoint whole.
+:func:`prepare_resumable_out` is the output-folder guard of every resumable run.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from adrecall.folders import check_out, prepare_out
 
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_NAMES = (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old", CHECKPOINT_DIR + ".tmp")
@@ -122,6 +125,33 @@ def remove_checkpoints(out_dir: Path) -> None:
     for name in CHECKPOINT_NAMES:
         if (out_dir / name).exists():
             shutil.rmtree(out_dir / name)
+
+
+def prepare_resumable_out(
+    out: str | Path,
+    kind: str,
+    fingerprint: dict,
+    *,
+    overwrite: bool,
+    inputs: Iterable[str | Path] = (),
+) -> Path | None:
+    """Get ``out`` ready for a resumable run that writes a ``kind`` folder; returns the
+    checkpoint to resume, or None for a fresh run.
+
+    Everything :func:`adrecall.folders.check_out` refuses is refused before any work. A whole
+    checkpoint of the same run (same ``fingerprint``) is resumed, together with whatever that
+    run already wrote beside it; one of another run is refused. ``overwrite`` starts afresh,
+    replacing a folder of ``kind`` and its checkpoints.
+    """
+    out = Path(out)
+    checkpoint = find_checkpoint(out) if out.is_dir() and not overwrite else None
+    if checkpoint is None:
+        prepare_out(out, kind, overwrite=overwrite, keep=CHECKPOINT_NAMES, inputs=inputs)
+        remove_checkpoints(out)  # leftovers of a kill before the first whole checkpoint
+        return None
+    check_out(out, kind, overwrite=True, keep=CHECKPOINT_NAMES, inputs=inputs)
+    check_same_run(checkpoint, fingerprint)
+    return checkpoint
 
 
 def check_same_run(checkpoint: Path, fingerprint: dict) -> None:

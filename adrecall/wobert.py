@@ -204,7 +204,9 @@ def maybe_enable_wobert(model_or_tokenizer: Any) -> bool:
 
 
 def set_wobert_flag(model_dir: str | Path, on: bool) -> Path:
-    """Switch the WoBERT flag of a saved model's tokenizer config; returns the file changed."""
+    """Switch the WoBERT flag of a saved model's tokenizer config; returns the file changed
+    (recorded anew in the folder's adrecall manifest, if it has one)."""
+    from adrecall.folders import record_change
     from adrecall.model_loading import encoder_dir
 
     path = encoder_dir(Path(model_dir)) / "tokenizer_config.json"
@@ -216,6 +218,7 @@ def set_wobert_flag(model_dir: str | Path, on: bool) -> Path:
     else:
         config.pop(WOBERT_FLAG, None)
     path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+    record_change(model_dir, path)
     return path
 
 

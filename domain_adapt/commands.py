@@ -114,7 +114,9 @@ def _common(p: argparse.ArgumentParser, *, training: bool) -> None:
     p.add_argument("--out", required=True, help="output model folder")
     p.add_argument("--no-normalize", action="store_true",
                    help="use texts as they are (no adrecall text normalisation)")
-    p.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an adapted model (extend-vocab, pretrain or distill output) in "
+                   "--out; any other folder is refused")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     if training:
         p.add_argument("--keep-checkpoint", action="store_true",

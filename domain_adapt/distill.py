@@ -221,6 +221,7 @@ def distill(
     train_seconds = time.perf_counter() - run_start
     after = _heldout(student, tokenizer_module, held_texts, held_targets, config)
 
+    model_io.begin_output(out_dir, source, overwrite=True)  # holds only this run's own files
     output_dim = _save_student(student, normalized, config.projection, out_dir)
     if not config.keep_checkpoint:
         remove_checkpoints(out_dir)
@@ -252,7 +253,7 @@ def distill(
         loss_curve=log.curve,
         config=asdict(config),
     )
-    model_io.write_history(out_dir, source, {"step": "distill", **summary.to_dict()})
+    model_io.finish_output(out_dir, source, {"step": "distill", **summary.to_dict()})
     return summary
 
 

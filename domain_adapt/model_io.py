@@ -6,6 +6,12 @@ or in a sub-folder). A step reads the encoder from it and writes a directory of 
 every other file (pooling, normalisation, sentence-transformers configs) is copied unchanged,
 the encoder's weights and tokenizer are written anew, and ``domain_adapt.json`` records the
 steps applied so far. Weights are read from safetensors only; nothing is ever unpickled.
+
+Every step's output is one kind of folder, an adrecall ``adapted-model``: extend-vocab,
+pretrain and distill write the same shape, each reads the others' output, and each may replace
+the others' output (with ``--overwrite``). A step marks the folder unfinished before its first
+file (:func:`begin_output`) and writes the manifest with every file's checksum after its last
+(:func:`finish_output`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from adrecall.model_loading import encoder_dir, load_hf_encoder, quiet_transformers
+from adrecall.folders import (
+    ADAPTED_MODEL,
+    MANIFEST_FILE,
+    mark_unfinished,
+    prepare_out,
+    write_manifest,
+)
+from adrecall.model_loading import (
+    check_model_folder,
+    encoder_dir,
+    load_hf_encoder,
+    quiet_transformers,
+)
+from adrecall.resume_checkpoint import CHECKPOINT_NAMES
 
 HISTORY_FILE = "domain_adapt.json"
 MLM_HEAD_FILE = "mlm_head.safetensors"
@@ -28,16 +47,19 @@ TOKENIZER_FILES = (
     "added_tokens.json",
 )
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".h5", ".msgpack", ".onnx", ".ckpt")
-_SKIPPED_NAMES = {"README.md", ".gitattributes", HISTORY_FILE, "onnx", "openvino", "checkpoint"}
+_SKIPPED_NAMES = {
+    "README.md", ".gitattributes", HISTORY_FILE, "onnx", "openvino", *CHECKPOINT_NAMES,
+    MANIFEST_FILE, MANIFEST_FILE + ".tmp",  # the output gets a manifest of its own files
+}
 
 
 def checkpoint_keys(enc_dir: Path) -> set[str]:
     """Names of every tensor in the safetensors weights of ``enc_dir``."""
     from safetensors import safe_open
 
-    files = _weight_files(enc_dir)
+    check_model_folder(enc_dir)
     keys: set[str] = set()
-    for file in files:
+    for file in sorted(p for p in enc_dir.glob("*.safetensors") if p.name != MLM_HEAD_FILE):
         with safe_open(str(file), "pt") as handle:
             keys.update(handle.keys())
     return keys
@@ -50,42 +72,28 @@ def load_base_model(enc_dir: Path) -> Any:
     return load_hf_encoder(enc_dir, with_pooler, pooler_required=False)
 
 
-def _weight_files(enc_dir: Path) -> list[Path]:
-    files = sorted(p for p in enc_dir.glob("*.safetensors") if p.name != MLM_HEAD_FILE)
-    if not files:
-        raise ValueError(
-            f"{enc_dir}: no .safetensors weights; adrecall never unpickles .bin files. "
-            "Convert the model once with save_pretrained() in a trusted environment"
-        )
-    return files
-
-
-def prepare_out_dir(out: str | Path, *, overwrite: bool, keep: tuple[str, ...] = ()) -> Path:
-    """Make ``out`` ready to receive a model: absent or empty, or emptied when ``overwrite``.
-
-    Entries named in ``keep`` (e.g. a resume checkpoint) do not count as content.
-    """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {str(out)!r} is a file; give a folder")
-    entries = sorted(e for e in os.listdir(out) if e not in keep) if out.is_dir() else []
-    if entries:
-        if not overwrite:
-            raise FileExistsError(
-                f"--out {str(out)!r} already holds files ({', '.join(entries[:3])}"
-                f"{', ...' if len(entries) > 3 else ''}); choose a new folder or pass "
-                "--overwrite (overwrite=True) to replace them"
-            )
-        for entry in entries:
-            path = out / entry
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+def begin_output(out: Path, source: Path, *, overwrite: bool) -> Path:
+    """Empty ``out`` (resume checkpoints kept; see :func:`adrecall.folders.prepare_out`) and mark
+    it unfinished, just before a step writes its model: a kill from here on leaves a folder that
+    loaders refuse and that a step may replace."""
+    out = prepare_out(out, ADAPTED_MODEL, overwrite=overwrite, keep=CHECKPOINT_NAMES,
+                      inputs=(source,))
+    mark_unfinished(out, ADAPTED_MODEL)
     return out
+
+
+def finish_output(out: Path, source: Path, step: dict) -> None:
+    """End a step's write: ``domain_adapt.json`` (the source's steps plus ``step``), then the
+    manifest with the checksum of every file (resume checkpoints left out)."""
+    write_history(out, source, step)
+    write_manifest(out, ADAPTED_MODEL, {"step": step["step"], "source": str(source)},
+                   skip=CHECKPOINT_NAMES)
 
 
 def copy_model_tree(src_model_dir: Path, out: Path) -> Path:
     """Copy everything of ``src_model_dir`` into ``out`` except the encoder's weights and
-    tokenizer files (written anew by the caller), exported back-ends and the model card.
+    tokenizer files (written anew by the caller), exported back-ends, the model card, and the
+    source's manifest, history and checkpoints (the output's own are written for it).
 
     Returns the encoder folder inside ``out`` (same relative place as in the source).
     """
@@ -104,7 +112,9 @@ def copy_model_tree(src_model_dir: Path, out: Path) -> Path:
     out_enc.mkdir(parents=True, exist_ok=True)
     if src_enc != src_model_dir:  # the encoder sits in a module folder: copy its other files
         for entry in sorted(src_enc.iterdir()):
-            if entry.is_file() and not _is_encoder_file(entry, src_enc):
+            if entry.is_file() and entry.name not in _SKIPPED_NAMES and not _is_encoder_file(
+                entry, src_enc
+            ):
                 shutil.copy2(entry, out_enc / entry.name)
     return out_enc
 
@@ -154,8 +164,7 @@ def read_history(model_dir: Path) -> list[dict]:
 
 
 def write_history(out: Path, source: Path, step: dict) -> None:
-    """Write ``out/domain_adapt.json``: the source's steps plus ``step`` (written last, so a
-    directory without it is an unfinished output)."""
+    """Write ``out/domain_adapt.json``: the source's steps plus ``step``."""
     steps = read_history(source) + [step]
     tmp = out / (HISTORY_FILE + ".tmp")
     tmp.write_text(json.dumps({"steps": steps}, indent=2, ensure_ascii=False), encoding="utf-8")

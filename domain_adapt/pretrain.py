@@ -271,6 +271,7 @@ def pretrain(
     )
     body = getattr(mlm, mlm.base_model_prefix)
     base.load_state_dict(body.state_dict(), strict=False)
+    model_io.begin_output(out_dir, source, overwrite=True)  # holds only this run's own files
     out_enc = model_io.copy_model_tree(source, out_dir)
     model_io.save_encoder(base, tokenizer, out_enc)
     from safetensors.torch import save_file
@@ -300,7 +301,7 @@ def pretrain(
         loss_curve=log.curve,
         config={**asdict(config), "wobert": wobert_active(tokenizer)},
     )
-    model_io.write_history(out_dir, source, {"step": "pretrain", **summary.to_dict()})
+    model_io.finish_output(out_dir, source, {"step": "pretrain", **summary.to_dict()})
     return summary
 
 

@@ -18,8 +18,8 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from adrecall import resume_checkpoint
+from adrecall.folders import ADAPTED_MODEL
 from adrecall.models import resolve_model_dir, weights_sha256
-from adrecall.resume_checkpoint import remove_checkpoints
 
 _NOT_IN_FINGERPRINT = {
     "progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size", "threads",
@@ -71,7 +71,9 @@ def start_run(
         **fingerprint_extra,
     }
     out_dir = Path(out)
-    checkpoint = prepare_resumable_out(out_dir, fingerprint, config.overwrite)
+    checkpoint = resume_checkpoint.prepare_resumable_out(
+        out_dir, ADAPTED_MODEL, fingerprint, overwrite=config.overwrite, inputs=(source,)
+    )
     return RunStart(started, source, train_texts, held_texts, out_dir, fingerprint, checkpoint)
 
 
@@ -138,27 +140,6 @@ def restore_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.opti
     """Load weights, optimizer and RNG state from ``checkpoint``; return its JSON state."""
     load_model(model, str(checkpoint / "model.safetensors"))
     return resume_checkpoint.restore_training_state(checkpoint, optimizer)
-
-
-def prepare_resumable_out(out: str | Path, fingerprint: dict, overwrite: bool) -> Path | None:
-    """Get ``out`` ready for a resumable run: returns the checkpoint to resume (same
-    fingerprint), or None for a fresh run; refuses to clobber anything else unless
-    ``overwrite``."""
-    from domain_adapt.model_io import prepare_out_dir
-
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"--out {str(out_dir)!r} is a file; give a folder")
-    checkpoint = resume_checkpoint.find_checkpoint(out_dir) if out_dir.is_dir() else None
-    if overwrite:
-        prepare_out_dir(out_dir, overwrite=True)
-        return None
-    prepare_out_dir(out_dir, overwrite=False, keep=resume_checkpoint.CHECKPOINT_NAMES)
-    if checkpoint is None:
-        remove_checkpoints(out_dir)  # leftovers of a kill before the first whole checkpoint
-        return None
-    resume_checkpoint.check_same_run(checkpoint, fingerprint)
-    return checkpoint
 
 
 def batch_rows(step: int, steps_per_epoch: int, n_rows: int, batch_size: int, seed: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from adrecall.folders import ADAPTED_MODEL, check_out
 from adrecall.model_loading import encoder_dir, load_tokenizer
 from adrecall.models import resolve_model_dir
 from adrecall.wobert import (
@@ -225,10 +226,10 @@ def extend_vocabulary(
 
     config = config or ExtendConfig()
     started = time.perf_counter()
-    corpus = prepare_texts(texts, config.normalize_text)
     source = resolve_model_dir(model)
+    out_dir = check_out(out, ADAPTED_MODEL, overwrite=config.overwrite, inputs=(source,))
+    corpus = prepare_texts(texts, config.normalize_text)
     enc_dir = encoder_dir(source)
-    out_dir = model_io.prepare_out_dir(out, overwrite=config.overwrite)
     tokenizer = load_tokenizer(source)
     new_tokens = collect_new_tokens(corpus, tokenizer, config)
     base = model_io.load_base_model(enc_dir)
@@ -255,6 +256,7 @@ def extend_vocabulary(
         seconds=0.0,
         config=asdict(config),
     )
+    model_io.begin_output(out_dir, source, overwrite=config.overwrite)
     try:
         out_enc = model_io.copy_model_tree(source, out_dir)
         model_io.save_encoder(base, new_tokenizer, out_enc)
@@ -264,7 +266,7 @@ def extend_vocabulary(
         )
         seconds = round(time.perf_counter() - started, 2)
         summary = ExtendSummary(**{**asdict(summary), "seconds": seconds})
-        model_io.write_history(out_dir, source, {"step": "extend-vocab", **summary.to_dict()})
+        model_io.finish_output(out_dir, source, {"step": "extend-vocab", **summary.to_dict()})
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise

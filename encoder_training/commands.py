@@ -117,7 +117,9 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (AMX units on these Xeons)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep <out>.checkpoints after training")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a fine-tuned encoder already in --out; any other "
+                        "folder is refused")
     _pair_columns(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -18,9 +18,11 @@ after every epoch: information-retrieval nDCG@10 (and recall@k) of the dev queri
 texts for MNRL, Spearman of cosine against the labels for CoSENT. The best epoch
 is kept and saved at ``out`` as a normal sentence-transformers folder that
 :class:`retrieval.encoder.Encoder` loads, with ``adrecall_training.json`` beside the weights
-recording settings, data and every dev figure. Texts get adrecall's normalisation, as at
-search time. ``max_seq_length`` applies to training only; the saved model keeps the base
-model's limit.
+recording settings, data and every dev figure, and an adrecall ``encoder`` manifest (every
+file's checksum, checked at load) written last. ``out`` is checked before any work: it may
+replace only an ``encoder`` folder (with ``overwrite``). Texts get adrecall's normalisation,
+as at search time. ``max_seq_length`` applies to training only; the saved model keeps the
+base model's limit.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from adrecall.folders import ENCODER, check_out, mark_unfinished, prepare_out, write_manifest
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.settings_checks import check_fraction, check_ints, check_positive
@@ -141,7 +144,9 @@ def train_encoder(
     """
     config = config or TrainEncoderConfig()
     out = Path(out)
-    _check_out(out, overwrite)
+    model_dir = resolve_model_dir(model)
+    inputs = [model_dir] + ([Path(index)] if index is not None else [])
+    check_out(out, ENCODER, overwrite=overwrite, inputs=inputs)
     train = pairs if isinstance(pairs, Pairs) else read_pairs(pairs, columns, role="train")
     if dev_pairs is None:
         train, dev = split_by_query(train, config.dev_fraction, config.seed)
@@ -149,7 +154,6 @@ def train_encoder(
         dev = dev_pairs if isinstance(dev_pairs, Pairs) else read_pairs(dev_pairs, columns, role="dev")
     if index is not None and config.loss != "mnrl":
         raise ValueError("--index mines hard negatives for --loss mnrl only; drop it for cosent")
-    model_dir = resolve_model_dir(model)
     if index is not None and not Path(index).is_dir():
         raise FileNotFoundError(f"index directory {str(index)!r} does not exist; build it first "
                                 "with `adrecall build` or leave --index out")
@@ -202,7 +206,8 @@ def train_encoder(
     ]
     best = max(history, key=lambda h: h[primary_key]) if history else {}
     st_model.max_seq_length = base_max_length
-    _check_out(out, overwrite, remove=True)
+    prepare_out(out, ENCODER, overwrite=overwrite, inputs=inputs)
+    mark_unfinished(out, ENCODER)
     st_model.save(str(out))
     if not config.keep_checkpoints:
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -228,6 +233,7 @@ def train_encoder(
     (out / TRAINING_FILE).write_text(
         json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    write_manifest(out, ENCODER, {"base_model": summary.base_model, "loss": config.loss})
     return summary
 
 
@@ -305,22 +311,6 @@ def cosent_rows(pairs: Pairs) -> dict[str, list[Any]]:
 
 
 # ---------------------------------------------------------------- pieces
-
-
-def _check_out(out: Path, overwrite: bool, remove: bool = False) -> None:
-    """Refuse a non-empty ``out`` unless ``overwrite``; with ``remove``, clear it for saving."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not overwrite:
-            raise FileExistsError(
-                f"output {str(out)!r} already exists and is not empty; pick a new --out or pass "
-                "--overwrite"
-            )
-        if not remove:
-            return
-        if out.is_dir():
-            shutil.rmtree(out)
-        else:
-            out.unlink()
 
 
 def _mine(

@@ -56,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                    help="steps between resume checkpoints (0: at epoch ends only)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a model or checkpoint already in --out")
+                   help="replace a BertSim (and its checkpoint) already in --out; any other "
+                   "folder is refused")
     p.add_argument("--keep-checkpoint", action="store_true",
                    help="keep OUT/checkpoint after training finishes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -14,14 +14,13 @@ and sentence training never touch them), so it gets ``"cls"``; a BERT pre-traine
 chinese-roberta-wwm-ext) gets its pooler. The resolved choice is recorded in the manifest.
 
 On disk (one folder): ``config.json`` + ``model.safetensors`` (encoder), tokenizer files,
-``head.safetensors`` and ``manifest.json``. Loading reads safetensors and JSON only: nothing is
-ever unpickled.
+``head.safetensors`` and ``manifest.json`` (an adrecall ``bertsim``: settings and the SHA-256 of
+every file, written last). Loading refuses a folder whose files fail their checksums, and reads
+safetensors and JSON only: nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from adrecall.folders import BERTSIM, mark_unfinished, read_manifest, verify_folder, write_manifest
 from adrecall.model_loading import (
     encoder_dir,
     load_hf_encoder,
@@ -39,6 +39,7 @@ from adrecall.model_loading import (
     quiet_transformers,
 )
 from adrecall.models import model_label, resolve_model_dir
+from adrecall.resume_checkpoint import CHECKPOINT_NAMES
 from adrecall.settings_checks import check_precision
 from adrecall.textnorm import model_text
 from rerank.encoder import (
@@ -53,9 +54,9 @@ SCORE_MAX = 2.0
 HEAD_INNER = 256
 HEAD_DROPOUT = 0.1
 MANIFEST_FORMAT = "adrecall-bertsim"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+"""2: the manifest records ``kind`` and every file's checksum (1 had neither)."""
 _HEAD_FILE = "head.safetensors"
-_MANIFEST_FILE = "manifest.json"
 
 
 class BertSimHead(nn.Module):
@@ -181,26 +182,28 @@ class BertSim(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, *, precision: str = "fp32", batch_size: int = 64) -> BertSim:
-        """Load a saved BertSim folder (safetensors and JSON only; nothing is unpickled)."""
+        """Load a saved BertSim folder (safetensors and JSON only; nothing is unpickled), after
+        checking every file against the checksums in its manifest."""
         from transformers import AutoConfig, AutoModel
 
         path = Path(path)
-        manifest_path = path / _MANIFEST_FILE
-        if not manifest_path.is_file():
+        manifest = read_manifest(path)
+        if manifest is None:
             raise FileNotFoundError(
-                f"{str(path)!r} is not a saved BertSim model (no {_MANIFEST_FILE}); "
+                f"{str(path)!r} is not a saved BertSim model (no adrecall manifest.json); "
                 "train one with `adrecall train-reranker` or BertSim.save()"
             )
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("format") != MANIFEST_FORMAT:
+        if manifest["kind"] != BERTSIM:
             raise ValueError(
-                f"{manifest_path}: format is {manifest.get('format')!r}, not {MANIFEST_FORMAT!r}"
+                f"{str(path)!r} holds an adrecall {manifest['kind']}, not a BertSim; pass the "
+                "folder `adrecall train-reranker` wrote"
             )
         if int(manifest.get("format_version", 0)) > MANIFEST_VERSION:
             raise ValueError(
-                f"{manifest_path}: format_version {manifest['format_version']} is newer than "
-                f"this adrecall understands ({MANIFEST_VERSION}); upgrade adrecall"
+                f"{path / 'manifest.json'}: format_version {manifest['format_version']} is newer "
+                f"than this adrecall understands ({MANIFEST_VERSION}); upgrade adrecall"
             )
+        verify_folder(path)
         pooling = manifest["encoder"]["pooling"]
         config = AutoConfig.from_pretrained(str(path))
         with quiet_transformers():
@@ -225,15 +228,15 @@ class BertSim(nn.Module):
     def save(self, path: str | Path, extra_manifest: dict | None = None) -> Path:
         """Write the model folder: encoder, tokenizer, head (safetensors) and ``manifest.json``.
 
-        The manifest is written last, so a folder without one is an unfinished save.
+        The folder is marked unfinished before the first file and the manifest, with every
+        file's checksum (resume checkpoints left out), is written last: :meth:`load` refuses a
+        folder whose save was cut short.
         """
         import transformers
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        manifest_path = path / _MANIFEST_FILE
-        if manifest_path.exists():
-            manifest_path.unlink()
+        mark_unfinished(path, BERTSIM)
         kwargs = {} if int(transformers.__version__.split(".")[0]) >= 5 else {
             "safe_serialization": True
         }
@@ -242,10 +245,9 @@ class BertSim(nn.Module):
         self.tokenizer.save_pretrained(str(path))
         head_state = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}
         save_file(head_state, str(path / _HEAD_FILE))
-        self.manifest = self._manifest(extra_manifest)
-        tmp = path / (_MANIFEST_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, manifest_path)
+        self.manifest = write_manifest(
+            path, BERTSIM, self._manifest(extra_manifest), skip=CHECKPOINT_NAMES
+        )
         return path
 
     def _manifest(self, extra: dict | None) -> dict:

@@ -3,9 +3,11 @@ linear warm-up then linear decay, gradient clipping, dev evaluation every epoch,
 kept, and resumable checkpoints.
 
 ``out_dir`` ends up holding the best model (load it with ``BertSim.load(out_dir)``); while a
-run is going it also holds ``checkpoint/``. Running the same command again after a kill resumes
-from that checkpoint: the data order of every epoch is a function of (seed, epoch), and the
-checkpoint keeps optimizer and RNG state, so a resumed run ends where an uninterrupted one would.
+run is going it also holds ``checkpoint/``. It must be new, empty or a BertSim folder (replaced
+only with ``overwrite``): anything else is refused before the model loads. Running the same
+command again after a kill resumes from that checkpoint: the data order of every epoch is a
+function of (seed, epoch), and the checkpoint keeps optimizer and RNG state, so a resumed run
+ends where an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import numpy as np
 import torch
 
 from adrecall.adaptation_history import added_vocab_start
+from adrecall.folders import BERTSIM
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.precision import autocast
-from adrecall.resume_checkpoint import check_same_run, find_checkpoint, remove_checkpoints
+from adrecall.resume_checkpoint import prepare_resumable_out, remove_checkpoints
 from rerank.checkpoint import restore_checkpoint, save_checkpoint
 from rerank.config import MAX_LENGTH_QUANTILE, TrainConfig
 from rerank.metrics import evaluate_scores, is_better
@@ -152,7 +155,10 @@ def train_reranker(
     train_pairs = _as_pairs(train, fmt, "train")
     dev_pairs = _as_pairs(dev, fmt, "dev") if dev is not None else None
     fingerprint = _fingerprint(config, fmt, train_pairs, dev_pairs)
-    checkpoint = _prepare_out_dir(out_dir, config, fingerprint)
+    model_dir = resolve_model_dir(config.model)
+    checkpoint = prepare_resumable_out(
+        out_dir, BERTSIM, fingerprint, overwrite=config.overwrite, inputs=(model_dir,)
+    )
 
     model = BertSim.from_encoder(
         config.model,
@@ -166,7 +172,7 @@ def train_reranker(
         model.max_length = fit_max_length(model, train_pairs)
     with torch.no_grad():  # start the output at the mean label: faster, calmer first steps
         model.head.out.bias.fill_(float(train_pairs.labels.mean()))
-    new_rows_from = added_vocab_start(resolve_model_dir(config.model))
+    new_rows_from = added_vocab_start(model_dir)
     optimizer = build_optimizer(model, config, new_rows_from)
     steps_per_epoch = math.ceil(len(train_pairs) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -374,34 +380,6 @@ def _content_sha256(pairs: LabelledPairs) -> str:
         digest.update(b"\x01")
     digest.update(np.ascontiguousarray(pairs.labels, dtype=np.float32).tobytes())
     return digest.hexdigest()
-
-
-def _prepare_out_dir(out_dir: Path, config: TrainConfig, fingerprint: dict) -> Path | None:
-    """Return a checkpoint to resume, or None for a fresh run; refuse to clobber other files."""
-    import shutil
-
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"--out {str(out_dir)!r} is a file; give a folder")
-    entries = sorted(os.listdir(out_dir)) if out_dir.is_dir() else []
-    checkpoint = find_checkpoint(out_dir) if entries else None
-    ours = checkpoint is not None or (out_dir / "manifest.json").is_file()
-    if entries and not ours and not all(e.startswith("checkpoint") for e in entries):
-        raise FileExistsError(
-            f"--out {str(out_dir)!r} already holds other files ({entries[:3]}...); "
-            "choose a new or empty folder"
-        )
-    if entries and config.overwrite:
-        shutil.rmtree(out_dir)
-        checkpoint = None
-    elif checkpoint is not None:
-        check_same_run(checkpoint, fingerprint)
-    elif (out_dir / "manifest.json").is_file():
-        raise FileExistsError(
-            f"--out {str(out_dir)!r} already holds a trained BertSim; pass --overwrite "
-            "(overwrite=True) to replace it or choose another folder"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return checkpoint
 
 
 def _finish_manifest(out_dir: Path, state: dict, wall: float) -> None:

@@ -15,6 +15,7 @@ import torch
 
 pytest.importorskip("jieba")
 
+from adrecall.folders import FolderError
 from adrecall.model_loading import encoder_dir, load_sentence_transformer, load_tokenizer
 from adrecall.wobert import (
     WOBERT_FLAG,
@@ -361,8 +362,9 @@ def test_pretrain_refuses_an_output_folder_holding_other_files(tiny: Path, tmp_p
     out = tmp_path / "busy"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        pretrain(PRETRAIN_TEXTS, tiny, out, PretrainConfig(max_steps=1, progress=False))
+    with pytest.raises(FolderError, match=r"holds files adrecall did not write \(notes.txt\)"):
+        pretrain(PRETRAIN_TEXTS, tiny, out, PretrainConfig(max_steps=1, progress=False,
+                                                           overwrite=True))
 
 
 # ---------------------------------------------------------------- distillation

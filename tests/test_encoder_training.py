@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from adrecall.cli import main
+from adrecall.folders import FolderError
 from encoder_training.finetune import TRAINING_FILE, TrainEncoderConfig, mnrl_rows, train_encoder
 from encoder_training.hard_negatives import mine_hard_negatives
 from encoder_training.pairs import (
@@ -256,8 +257,8 @@ def test_train_encoder_refuses_existing_output_and_dev_without_relevant(tiny_mod
     out = tmp_path / "used"
     out.mkdir()
     (out / "keep.txt").write_text("x", encoding="utf-8")
-    with pytest.raises(FileExistsError, match="pass --overwrite"):
-        train_encoder(_labelled(), out, model=tiny_model)
+    with pytest.raises(FolderError, match=r"holds files adrecall did not write \(keep.txt\)"):
+        train_encoder(_labelled(), out, model=tiny_model, overwrite=True)
     dev = pairs_from_lists(["q"], ["some ad"], [0], role="dev", source="dev.csv")
     with pytest.raises(PairsError, match="dev pairs dev.csv hold no pair with label >= 1"):
         train_encoder(_labelled(), tmp_path / "new", model=tiny_model, dev_pairs=dev,

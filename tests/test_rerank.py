@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from adrecall.folders import FolderError
 from adrecall.resume_checkpoint import optimizer_from_safe, optimizer_to_safe
 from rerank import (
     RANK_KEYS,
@@ -298,13 +299,13 @@ def test_finished_output_is_not_overwritten_silently(tiny_model_dir: Path, tmp_p
     train = write(toy_frame(2), tmp_path / "train.csv")
     config = quick_config(tiny_model_dir, epochs=1)
     train_reranker(train, tmp_path / "out", config=config)
-    with pytest.raises(FileExistsError, match="already holds a trained BertSim"):
+    with pytest.raises(FolderError, match="already holds an adrecall bertsim; pass --overwrite"):
         train_reranker(train, tmp_path / "out", config=config)
     train_reranker(train, tmp_path / "out", config=quick_config(tiny_model_dir, epochs=1,
                                                                 overwrite=True))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="already holds other files"):
+    with pytest.raises(FolderError, match="holds files adrecall did not write"):
         train_reranker(train, tmp_path / "other", config=quick_config(tiny_model_dir,
                                                                       overwrite=True))
 

@@ -1,8 +1,9 @@
 """The batch build job: ad table in, index directory out, resumable after a crash.
 
-Flow: scan the table (cheap checks first) → load the encoder → for every chunk not yet in the
-checkpoint, encode it and write its shard → train the FAISS index if its type needs it → add
-the shards in order → write the index directory atomically → remove the checkpoint.
+Flow: check the output and its checkpoint, scan the table (cheap checks first) → clean up what
+a killed build left → load the encoder → for every chunk not yet in the checkpoint, encode it
+and write its shard → train the FAISS index if its type needs it → add the shards in order →
+stage the index directory beside the output and swap it in → remove the checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from tqdm.auto import tqdm
 
 from adrecall.checksums import file_sha256
 from index_build.ad_source import AdSource
-from index_build.checkpoint import open_checkpoint, remove_checkpoint
+from index_build.checkpoint import (
+    check_checkpoint,
+    clean_up_checkpoint_leftovers,
+    open_checkpoint,
+    remove_checkpoint,
+)
 from index_build.shards import (
     ShardInfo,
     embed_chunk,
@@ -37,11 +43,14 @@ from retrieval.faiss_index import (
     train_index,
     training_size,
 )
+from retrieval.folder_swap import fs_step
 from retrieval.index_store import (
     ADS_FILE,
     ADS_SCHEMA,
     INDEX_FILE,
     Manifest,
+    check_index_out,
+    clean_up_leftovers,
     directory_bytes,
     staged_index_dir,
     write_manifest,
@@ -86,8 +95,11 @@ def build_index(
 ) -> BuildSummary:
     """Embed every ad of the table ``ads`` and write a searchable index directory at ``out``.
 
-    A killed build keeps its finished chunks in ``<out>.partial``; calling again with
-    ``resume=True`` (and the same settings) encodes only the rest, never adding an ad twice.
+    ``out`` must be new, empty or an index (anything else is refused before any work, as is a
+    ``<out>.partial`` that a build did not make). ``out`` always holds a complete index: the
+    previous one until the new one is swapped in. A killed build keeps its finished chunks in
+    ``<out>.partial``; calling again with ``resume=True`` (and the same settings) encodes only
+    the rest, never adding an ad twice. A symlink ``out`` keeps pointing at the folder it names.
     Passing an :class:`Encoder` as ``model`` reuses a loaded model. ``whiten`` fits
     BERT-whitening on up to ``whiten_sample`` ad vectors (keeping ``whiten_dim`` dimensions,
     default all) and stores it in the index, which then applies it to every query.
@@ -99,10 +111,14 @@ def build_index(
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     if whiten_dim is not None and not whiten:
         raise ValueError("whiten_dim is set but whiten is off; pass --whiten with --whiten-dim")
+    out = Path(out).resolve() if Path(out).is_symlink() else Path(out)
+    check_index_out(out)
+    check_checkpoint(out, resume)
     source = AdSource(Path(ads), id_column, text_column)
-    out = Path(out)
     count = source.scan()
     spec = index_spec(index_type, count)
+    clean_up_leftovers(out)
+    clean_up_checkpoint_leftovers(out)
     encoder = model if isinstance(model, Encoder) else Encoder(model, normalize_text=normalize_text)
     if encoder.normalize_text != normalize_text:
         raise ValueError("the encoder's normalize_text differs from the build's normalize_text")
@@ -127,9 +143,12 @@ def build_index(
     with staged_index_dir(out) as staging:
         index = _assemble_index(spec, encoder.dimension, checkpoint, shards, whitening)
         faiss.write_index(index, str(staging / INDEX_FILE))
+        fs_step(f"wrote {staging / INDEX_FILE}")
         if whitening is not None:
             whitening.save(staging / WHITENING_FILE)
+            fs_step(f"wrote {staging / WHITENING_FILE}")
         _write_ads_table(staging / ADS_FILE, checkpoint, shards)
+        fs_step(f"wrote {staging / ADS_FILE}")
         seconds = time.perf_counter() - started
         write_manifest(
             staging,

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Embed every ad of a CSV/TSV/JSONL/Parquet table into a FAISS index directory.",
     )
     parser.add_argument("--ads", required=True, help="ad table: .csv, .tsv, .jsonl or .parquet")
-    parser.add_argument("--out", required=True, help="index directory to write (replaced atomically)")
+    parser.add_argument("--out", required=True, help="index directory to write: new, empty or an index, which is replaced atomically")
     parser.add_argument("--model", default=None, help="local model directory (default: embedded all-MiniLM-L6-v2)")
     parser.add_argument("--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index type (default flat: exact)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per model forward pass (default 128)")

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from index_build.ad_source import AdChunk
 from retrieval.encoder import Encoder
+from retrieval.folder_swap import fs_step
 from retrieval.index_store import ADS_SCHEMA
 
 
@@ -88,4 +89,6 @@ def read_shard_rows(directory: Path, number: int) -> pa.Table:
 def _atomic(path: Path, write) -> None:  # type: ignore[no-untyped-def]
     temporary = path.with_name(path.name + ".tmp" + path.suffix)
     write(temporary)
+    fs_step(f"wrote {temporary}")
     os.replace(temporary, path)
+    fs_step(f"renamed {temporary} to {path}")

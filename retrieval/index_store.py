@@ -9,8 +9,9 @@ Layout::
       ads.parquet     faiss_id (int64), ad_id (string), text (string), metadata (JSON string)
       whitening.npz   only for whitened indexes: mean and transform applied to ads and queries
 
-A new index is written into a hidden sibling directory and renamed into place, so a crash
-mid-write leaves the previous index as it was.
+A new index is written into a hidden sibling directory and swapped into place
+(:mod:`retrieval.folder_swap`), so ``idx/`` always holds a complete index, the previous one
+until the swap and the new one after it; the next build removes whatever a killed one left.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -30,12 +31,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adrecall.checksums import file_sha256
+from adrecall.folders import INDEX, MANIFEST_FILE, FolderError, check_out, folder_kind
+from retrieval.folder_swap import (
+    RETIRED,
+    STAGED,
+    fs_step,
+    hidden_sibling,
+    hidden_siblings,
+    remove_folder,
+    swap_into_place,
+)
 from retrieval.whitening import WHITENING_FILE, Whitening
 
 FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
 INDEX_FILE = "index.faiss"
 ADS_FILE = "ads.parquet"
+INDEX_PARTS = (MANIFEST_FILE, INDEX_FILE, ADS_FILE, WHITENING_FILE)
+"""Every name an index directory may hold: a folder holding any other is not only an index."""
 ADS_SCHEMA = pa.schema(
     [("faiss_id", pa.int64()), ("ad_id", pa.string()), ("text", pa.string()), ("metadata", pa.string())]
 )
@@ -67,6 +79,8 @@ class Manifest:
     sources: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    kind: str = INDEX
+    """What the folder is (:mod:`adrecall.folders`); manifests from before this field lack it."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -77,6 +91,11 @@ class Manifest:
             data: dict[str, Any] = json.loads(text)
         except json.JSONDecodeError as exc:
             raise IndexFormatError(f"{where}: manifest is not valid JSON ({exc.msg})") from exc
+        kind = data.get("kind", INDEX)
+        if kind != INDEX:
+            raise IndexFormatError(
+                f"{where} holds an adrecall {kind}, not an index; build one with `adrecall build`"
+            )
         version = data.get("format_version")
         if version != FORMAT_VERSION:
             raise IndexFormatError(
@@ -91,39 +110,75 @@ class Manifest:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-_OPTIONAL = {"search_params", "whitening", "wobert", "sources", "files", "format_version"}
+_OPTIONAL = {"search_params", "whitening", "wobert", "sources", "files", "format_version", "kind"}
+
+
+def check_index_out(out: Path) -> None:
+    """Refuse an ``out`` that a build may not write, before any work starts.
+
+    ``out`` must be absent, empty or an adrecall index (:func:`adrecall.folders.check_out`),
+    and the folder holding it must be writable too: the new index is staged beside ``out``.
+    """
+    check_out(out, INDEX, overwrite=True)
+    if not out.exists():
+        return  # check_out probed the nearest folder above it
+    try:
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise FolderError(
+            f"--out {str(out)!r}: cannot write in {str(out.parent)!r} ({exc.strerror}), where a "
+            "build stages the new index; choose a folder you can write to"
+        ) from exc
+
+
+def clean_up_leftovers(out: Path) -> None:
+    """Undo what a killed build left beside ``out``.
+
+    If ``out`` is missing because a fallback swap was killed between its two renames, the old
+    index is put back. Then every staged or retired index folder is deleted. Only folders named
+    by :func:`retrieval.folder_swap.hidden_sibling` that hold nothing but index files are
+    touched; anything else under such a name is left alone.
+    """
+    for folder in hidden_siblings(out, RETIRED):
+        if _foreign_entries(folder):
+            continue
+        if not out.exists() and not out.is_symlink() and folder_kind(folder) == INDEX:
+            os.rename(folder, out)
+            fs_step(f"restored {out} from {folder}")
+        else:
+            remove_folder(folder)
+    for folder in hidden_siblings(out, STAGED):
+        if not _foreign_entries(folder):
+            remove_folder(folder)
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    return sorted(set(os.listdir(folder)) - set(INDEX_PARTS))
 
 
 @contextmanager
 def staged_index_dir(out: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary directory; on success it replaces ``out`` by renaming.
+    """Yield an empty hidden directory beside ``out``; on success it is swapped in for ``out``.
 
-    The caller writes every file (ending with :func:`write_manifest`). If the body raises, the
-    temporary directory is removed and ``out`` is left untouched.
+    The caller writes every file (ending with :func:`write_manifest`). If the body raises, or
+    ``out`` can no longer be replaced, the staged directory is removed and ``out`` is left
+    untouched.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not (out / MANIFEST_FILE).is_file():
-        raise FileExistsError(
-            f"{out} exists and is not an adrecall index (no {MANIFEST_FILE}); "
-            "choose another --out or remove it"
-        )
-    token = uuid.uuid4().hex[:8]
-    staging = out.parent / f".{out.name}.tmp-{token}"
+    staging = hidden_sibling(out, STAGED)
     staging.mkdir()
+    fs_step(f"created {staging}")
     try:
         yield staging
         if not (staging / MANIFEST_FILE).is_file():
             raise RuntimeError("index directory staged without a manifest")
-        _fsync_dir_files(staging)
-        retired = out.parent / f".{out.name}.old-{token}"
-        if out.exists():
-            os.rename(out, retired)
-        os.rename(staging, out)
-        shutil.rmtree(retired, ignore_errors=True)
+        check_index_out(out)  # again: the build may have run for hours
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    swap_into_place(staging, out)
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
@@ -132,6 +187,7 @@ def write_manifest(directory: Path, manifest: Manifest) -> None:
         p.name: file_sha256(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST_FILE
     }
     (directory / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+    fs_step(f"wrote {directory / MANIFEST_FILE}")
 
 
 def read_manifest(path: str | Path) -> Manifest:
@@ -206,9 +262,3 @@ def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
 def directory_bytes(path: str | Path) -> int:
     """Total size of the files in an index directory."""
     return sum(p.stat().st_size for p in Path(path).iterdir() if p.is_file())
-
-
-def _fsync_dir_files(directory: Path) -> None:
-    for file in directory.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())

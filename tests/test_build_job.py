@@ -106,7 +106,7 @@ def test_output_that_is_not_an_index_is_not_replaced(tmp_path: Path, ads_csv: Pa
     out = tmp_path / "precious"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not an adrecall index"):
+    with pytest.raises(ValueError, match="holds files adrecall did not write"):
         build_index(ads_csv, out, model=encoder, show_progress=False)
     assert (out / "notes.txt").read_text() == "keep me"
 

@@ -78,6 +78,48 @@ def apply_search_params(index: faiss.Index, params: dict[str, int]) -> None:
         space.set_index_parameter(index, name, int(value))
 
 
+def metric_name(metric_type: int) -> str:
+    """How a manifest names a FAISS metric type (``"inner_product"``, ``"l2"``)."""
+    return _METRIC_NAMES.get(metric_type, f"FAISS metric type {metric_type}")
+
+
+_METRIC_NAMES = {faiss.METRIC_INNER_PRODUCT: METRIC, faiss.METRIC_L2: "l2"}
+
+
+def index_structure(index: faiss.Index) -> list[str]:
+    """The FAISS classes nested in ``index``, wrapper first, each with the sizes that define it.
+
+    For example ``['IndexIDMap2 d=384', 'IndexHNSWFlat d=384 M=32', 'IndexFlatIP d=384']``:
+    two indexes with the same structure came from the same factory string.
+    """
+    parts = []
+    level: faiss.Index | None = faiss.downcast_index(index)
+    while level is not None:
+        described = f"{type(level).__name__} d={level.d}"
+        inner = None
+        if isinstance(level, faiss.IndexIDMap):
+            inner = level.index
+        elif isinstance(level, faiss.IndexHNSW):
+            described += f" M={level.hnsw.nb_neighbors(1)}"
+            inner = level.storage
+        elif isinstance(level, faiss.IndexIVF):
+            described += f" nlist={level.nlist}"
+            inner = level.quantizer
+        parts.append(described)
+        level = faiss.downcast_index(inner) if inner is not None else None
+    return parts
+
+
+def factory_structure(factory: str, dimension: int) -> list[str]:
+    """:func:`index_structure` of an empty index built from ``factory``, as read back from disk
+    (reading gives the metric-specific classes, such as ``IndexFlatIP``)."""
+    try:
+        built = faiss.index_factory(dimension, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise ValueError(f"FAISS cannot build the factory string {factory!r}") from exc
+    return index_structure(faiss.deserialize_index(faiss.serialize_index(built)))
+
+
 def train_index(index: faiss.Index, sample: np.ndarray) -> None:
     """Train ``index`` on a sample of vectors when its type needs it (IVF)."""
     if not index.is_trained:

@@ -12,6 +12,7 @@ Layout::
 A new index is written into a hidden sibling directory and swapped into place
 (:mod:`retrieval.folder_swap`), so ``idx/`` always holds a complete index, the previous one
 until the swap and the new one after it; the next build removes whatever a killed one left.
+Loading cross-checks the manifest against the files it describes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 
 from adrecall.checksums import file_sha256
 from adrecall.folders import INDEX, MANIFEST_FILE, FolderError, check_out, folder_kind
+from retrieval.faiss_index import METRIC, factory_structure, index_structure, metric_name
 from retrieval.folder_swap import (
     RETIRED,
     STAGED,
@@ -246,6 +248,7 @@ def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
         raise IndexFormatError(
             f"{path}: index dimension {index.d} differs from the manifest's {manifest.dimension}"
         )
+    _check_structure(path, index, manifest)
     whitening = None
     if manifest.whitening:
         if not (path / WHITENING_FILE).is_file():
@@ -257,6 +260,26 @@ def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
                 f"dimensions, the manifest says {manifest.model_dimension} to {manifest.dimension}"
             )
     return IndexParts(index, ads, manifest, whitening)
+
+
+def _check_structure(path: Path, index: faiss.Index, manifest: Manifest) -> None:
+    """Refuse a manifest whose metric or factory string does not describe ``index``."""
+    if manifest.metric != METRIC or metric_name(index.metric_type) != METRIC:
+        raise IndexFormatError(
+            f"{path}: the manifest's metric is {manifest.metric!r} and the FAISS index measures "
+            f"{metric_name(index.metric_type)!r}; adrecall indexes use {METRIC!r}: restore the "
+            "manifest or rebuild the index"
+        )
+    try:
+        expected = factory_structure(manifest.factory, index.d)
+    except ValueError as exc:
+        raise IndexFormatError(f"{path}: {exc}; restore the manifest or rebuild the index") from exc
+    found = index_structure(index)
+    if found != expected:
+        raise IndexFormatError(
+            f"{path}: the manifest's factory {manifest.factory!r} builds {' > '.join(expected)} "
+            f"but {INDEX_FILE} holds {' > '.join(found)}; restore the manifest or rebuild the index"
+        )
 
 
 def directory_bytes(path: str | Path) -> int:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from adrecall.models import DEFAULT_MODEL
 from retrieval.encoder import Encoder
 from retrieval.faiss_index import apply_search_params
+from retrieval.index_check import check_stored_vectors
 from retrieval.index_store import IndexFormatError, Manifest, read_index_dir
 from retrieval.whitening import Whitening
 
@@ -110,7 +111,7 @@ class Retriever:
             encoder = model
         else:
             encoder = Encoder(_model_for(manifest, model, path), normalize_text=manifest.normalize_text)
-        return cls(
+        retriever = cls(
             parts.index,
             parts.ads,
             manifest,
@@ -119,6 +120,8 @@ class Retriever:
             candidates=candidates,
             whitening=parts.whitening,
         )
+        check_stored_vectors(parts, encoder, path)  # after the constructor's identity checks
+        return retriever
 
     def __len__(self) -> int:
         return int(self.index.ntotal)

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -146,6 +147,27 @@ def test_out_that_changes_during_the_build_is_not_replaced(
         _build(_ads(tmp_path, 12), out)
     assert os.listdir(out) == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ads-12.csv", "idx", "idx.partial"]
+
+
+def test_folder_holding_out_that_cannot_be_written_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``out`` itself is writable, the folder it sits in is not (a probe refused there, so
+    that this runs as root too; the test below uses real permission bits)."""
+    out = tmp_path / "work" / "idx"
+    out.parent.mkdir()
+    _build(_ads(tmp_path, 12), out)
+    real_probe = tempfile.TemporaryFile
+
+    def probe(*args, dir=None, **kwargs):  # type: ignore[no-untyped-def]
+        if dir is not None and Path(dir) == out.parent:
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_probe(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", probe)
+    monkeypatch.setattr(build_job, "Encoder", _NoModel)
+    with pytest.raises(ValueError, match=r"cannot write in '.*work' \(Permission denied\), where"):
+        build_index(_ads(tmp_path, 12), out, show_progress=False)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")

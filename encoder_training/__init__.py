@@ -7,10 +7,8 @@ Modules, each one concern:
   first-last average, the model's own sentence pooling).
 * ``diagnostics``: anisotropy figures per pooling variant, a text/JSON report and a PNG
   histogram (``adrecall diagnose``).
-* ``hard_negatives``: mine negatives for each query from a built index, never a labelled
-  relevant ad nor an exact duplicate of one.
-* ``finetune``: sentence-transformers training with MultipleNegativesRankingLoss (with mined
-  hard negatives) or CoSENT, dev evaluation each epoch, best checkpoint kept
+* ``finetune``: sentence-transformers training with MultipleNegativesRankingLoss (with hard
+  negatives mined from a built index by :mod:`adrecall.hard_negatives`) or CoSENT, dev evaluation each epoch, best checkpoint kept
   (``adrecall train-encoder``).
 * ``tiny_model``: a tiny random BERT sentence-transformers folder for smoke tests.
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from adrecall.folders import ENCODER, check_out, mark_unfinished, prepare_out, write_manifest
+from adrecall.hard_negatives import text_key
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.settings_checks import check_fraction, check_ints, check_positive
@@ -48,7 +49,6 @@ from encoder_training.pairs import (
     PairsError,
     read_pairs,
     split_by_query,
-    text_key,
 )
 
 LOSSES = ("mnrl", "cosent")
@@ -316,7 +316,7 @@ def cosent_rows(pairs: Pairs) -> dict[str, list[Any]]:
 def _mine(
     index: str | Path, train: Pairs, config: TrainEncoderConfig, show_progress: bool
 ) -> tuple[dict[str, list[str]], dict[str, int]]:
-    from encoder_training.hard_negatives import mine_hard_negatives
+    from adrecall.hard_negatives import mine_hard_negatives
     from retrieval.retriever import Retriever
 
     # A query with r relevant pairs makes r rows: mine enough for each row to get its own

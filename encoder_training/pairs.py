@@ -8,7 +8,6 @@ Labels stay on the data's own scale: a pair is *relevant* when ``label >= thresh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,11 +139,3 @@ def split_by_query(pairs: Pairs, dev_fraction: float, seed: int = 0) -> tuple[Pa
     train_rows = [i for i, q in enumerate(pairs.queries) if q not in dev_queries]
     return pairs.subset(train_rows), pairs.subset(dev_rows)
 
-
-_SPACES = re.compile(r"\s+")
-
-
-def text_key(text: str) -> str:
-    """Key under which two ad texts count as exact duplicates: as the model reads them
-    (:func:`adrecall.textnorm.model_text`), white space collapsed, case-folded."""
-    return _SPACES.sub(" ", model_text(text)).strip().casefold()

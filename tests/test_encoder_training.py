@@ -13,7 +13,7 @@ import pytest
 from adrecall.cli import main
 from adrecall.folders import FolderError
 from encoder_training.finetune import TRAINING_FILE, TrainEncoderConfig, mnrl_rows, train_encoder
-from encoder_training.hard_negatives import mine_hard_negatives
+from adrecall.hard_negatives import mine_hard_negatives, text_key
 from encoder_training.pairs import (
     PairColumns,
     Pairs,
@@ -21,7 +21,6 @@ from encoder_training.pairs import (
     pairs_from_lists,
     read_pairs,
     split_by_query,
-    text_key,
 )
 from encoder_training.tiny_model import make_tiny_model
 from index_build.build_job import build_index

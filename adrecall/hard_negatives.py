@@ -1,20 +1,41 @@
-"""Hard negatives for MultipleNegativesRankingLoss, mined from a built index.
+"""Hard negatives mined from a built index, for training the bi-encoder (MultipleNegatives-
+RankingLoss) and BertSim alike: both learn what the first stage confuses with a relevant ad.
 
 For each query of the labelled pairs, the index's top candidates are taken in rank order,
 minus every ad the pairs label relevant for that query (``label >= threshold``) and minus every
 ad whose text is an exact duplicate of such an ad (same text after adrecall's normalisation and
-case folding, see :func:`encoder_training.pairs.text_key`), so a relevant ad never comes back as
+case folding, see :func:`text_key`), so a relevant ad never comes back as
 a "negative" under another id. Ads labelled *irrelevant* for the query stay eligible: they are
 the best negatives there are. Relevance is judged by text because training pairs carry texts,
-not ad ids; pass ``relevant_ids`` too when the pairs do know the ids.
+not ad ids; pass ``relevant_ids`` too when the pairs do know the ids. The retriever and the
+pairs are duck-typed (anything with ``search`` / ``queries, texts, labels``), so this ground
+module imports neither ``retrieval`` nor a trainer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from encoder_training.pairs import Pairs, text_key
+from adrecall.textnorm import model_text
+
+_SPACES = re.compile(r"\s+")
+
+
+class LabelledTexts(Protocol):
+    """Pairs as both trainers hold them: parallel queries, texts and numeric labels."""
+
+    queries: Sequence[str]
+    texts: Sequence[str]
+    labels: Sequence[float]
+
+
+def text_key(text: str) -> str:
+    """Key under which two ad texts count as exact duplicates: as the model reads them
+    (:func:`adrecall.textnorm.model_text`), white space collapsed, case-folded."""
+    return _SPACES.sub(" ", model_text(text)).strip().casefold()
 
 
 @dataclass
@@ -30,7 +51,7 @@ class MinedNegatives:
 
 def mine_hard_negatives(
     retriever: object,
-    pairs: Pairs,
+    pairs: LabelledTexts,
     *,
     n_negatives: int = 5,
     candidates: int = 30,
@@ -43,7 +64,8 @@ def mine_hard_negatives(
 
     ``retriever`` is a :class:`retrieval.retriever.Retriever` (anything whose
     ``search(list_of_queries, k)`` returns per-query hits with ``.text`` and ``.ad_id``).
-    ``relevant_ids`` optionally maps a query to ad ids that must be skipped as well.
+    ``relevant_ids`` optionally maps a query to ad ids that must be skipped as well. A
+    ``relevance_threshold`` of 0 (or below every label) bans every text labelled for the query.
     """
     from tqdm.auto import tqdm
 

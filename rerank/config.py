@@ -45,6 +45,12 @@ class TrainConfig:
     """Dev evaluation every this many steps as well as at each epoch's end (0: epoch ends)."""
     patience: int = 0
     """Stop after this many dev evaluations without improvement (0: never stop early)."""
+    mined_negatives: int = 0
+    """Per training query, texts the first stage retrieves (not labelled for it) added as 0."""
+    mining_candidates: int = 30
+    """How deep the first stage is searched for mined negatives."""
+    random_negatives: int = 0
+    """Per training query, random texts of other queries added as label 0."""
     checkpoint_every: int = 200
     eval_batch_size: int = 64
     progress: bool = True
@@ -54,7 +60,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_ints(self, "epochs", "batch_size", "eval_batch_size")
         check_ints(self, "checkpoint_every", minimum=0)  # 0: checkpoints at epoch ends only
-        check_ints(self, "eval_every", "patience", minimum=0)
+        check_ints(self, "eval_every", "patience", "mined_negatives", "random_negatives",
+                   minimum=0)
+        check_ints(self, "mining_candidates")
+        if self.mining_candidates < self.mined_negatives:
+            raise ValueError(
+                f"mining_candidates ({self.mining_candidates}) must be at least mined_negatives "
+                f"({self.mined_negatives}); search deeper or mine fewer"
+            )
         check_ints(self, "max_length", minimum=8, optional=True)
         check_positive(self, "encoder_lr", "head_lr_factor", "new_vocab_lr_factor")
         check_optimizer(self)

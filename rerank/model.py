@@ -127,6 +127,13 @@ class BertSim(nn.Module):
         self.batch_size = int(batch_size)
 
     @property
+    def fusion_weight(self) -> float | None:
+        """Weight of first-stage scores in the fused order, chosen on dev when the model was
+        trained with its first stage (``--index``); ``None`` otherwise."""
+        fusion = self.manifest.get("fusion")
+        return float(fusion["weight"]) if fusion else None
+
+    @property
     def precision(self) -> str:
         """``"fp32"`` or ``"bf16"`` (CPU autocast) for scoring; may be changed at any time."""
         return self._precision

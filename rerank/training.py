@@ -31,6 +31,12 @@ from adrecall.precision import autocast
 from adrecall.resume_checkpoint import prepare_resumable_out, remove_checkpoints
 from rerank.checkpoint import restore_checkpoint, save_checkpoint
 from rerank.config import MAX_LENGTH_QUANTILE, TrainConfig
+from rerank.first_stage import (
+    FirstStage,
+    check_first_stage,
+    fusion_on_dev,
+    training_negatives,
+)
 from rerank.metrics import evaluate_scores, is_better
 from rerank.model import BertSim
 from rerank.pairs import LabelledPairs, PairFormat, read_pairs
@@ -141,6 +147,7 @@ def train_reranker(
     config: TrainConfig | None = None,
     pair_format: PairFormat | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
+    first_stage: FirstStage | None = None,
 ) -> TrainResult:
     """Train BertSim on ``train``, keep the epoch best on ``dev``, save it in ``out_dir``.
 
@@ -148,17 +155,26 @@ def train_reranker(
     Every input is validated before the model loads. If ``out_dir`` holds a checkpoint of the
     same run (same data and settings), training resumes from it; without ``dev`` the last
     epoch is kept. ``on_step`` is called after every optimizer step (progress, tests).
+
+    ``first_stage`` is the retriever BertSim will rerank (:class:`rerank.first_stage.
+    FirstStage`): ``config.mined_negatives`` mines negatives from it, and with ``dev`` the
+    weight that fuses its scores with BertSim's is chosen on dev and stored in the manifest.
     """
     config = config or TrainConfig()
     fmt = pair_format or PairFormat()
     out_dir = Path(out_dir)
     train_pairs = _as_pairs(train, fmt, "train")
     dev_pairs = _as_pairs(dev, fmt, "dev") if dev is not None else None
-    fingerprint = _fingerprint(config, fmt, train_pairs, dev_pairs)
+    check_first_stage(config, first_stage)
+    fingerprint = _fingerprint(config, fmt, train_pairs, dev_pairs) | {
+        "first_stage": first_stage.describe() if first_stage is not None else None
+    }
     model_dir = resolve_model_dir(config.model)
     checkpoint = prepare_resumable_out(
         out_dir, BERTSIM, fingerprint, overwrite=config.overwrite, inputs=(model_dir,)
     )
+    negatives = training_negatives(train_pairs, first_stage, config)
+    train_pairs = negatives.pairs
 
     model = BertSim.from_encoder(
         config.model,
@@ -219,6 +235,8 @@ def train_reranker(
             else f"{MAX_LENGTH_QUANTILE:.0%} of training pairs whole, rounded up to 8"
         ),
         "new_vocab_rows_from": new_rows_from,
+        "negatives": negatives.stats,
+        "first_stage": first_stage.describe() if first_stage is not None else None,
         "loss": "MSE on the 0-2 score scale",
     }
     label_scale = {"min": fmt.label_min, "max": fmt.label_max, "mapped_to": [0.0, 2.0]}
@@ -315,7 +333,15 @@ def train_reranker(
             _say(config, f"early stop: {config.patience} dev evaluations without improvement")
 
     wall = elapsed()
-    _finish_manifest(out_dir, state, wall)
+    fusion = None
+    if first_stage is not None and dev_pairs is not None:
+        best = BertSim.load(out_dir, precision=config.precision)
+        fusion = fusion_on_dev(
+            score_pairs(best, dev_pairs.queries, dev_pairs.texts,
+                        batch_size=config.eval_batch_size, checked=True),
+            dev_pairs, first_stage,
+        )
+    _finish_manifest(out_dir, state, wall, fusion)
     if not config.keep_checkpoint:
         remove_checkpoints(out_dir)
     return TrainResult(
@@ -382,9 +408,11 @@ def _content_sha256(pairs: LabelledPairs) -> str:
     return digest.hexdigest()
 
 
-def _finish_manifest(out_dir: Path, state: dict, wall: float) -> None:
+def _finish_manifest(out_dir: Path, state: dict, wall: float, fusion: dict | None) -> None:
     path = out_dir / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
+    if fusion is not None:
+        manifest["fusion"] = fusion
     training = manifest.setdefault("training", {})
     training.update(
         history=state["history"], best_epoch=state["best_epoch"], finished=True,

@@ -80,3 +80,70 @@ def test_fusion_is_per_query_and_the_chosen_weight_is_the_best_on_dev() -> None:
     assert values[0.0] == 0 and values[1.0] == 2
     # at 0.5 the two sides tie; the smallest weight that gets both right wins
     assert weight == min(w for w, v in values.items() if v == 2) == 0.55
+
+
+class FakeFirstStage:
+    """A first stage over a fixed catalogue: word overlap ranks, and scores pairs."""
+
+    def __init__(self, catalogue: list[str]) -> None:
+        self.catalogue = catalogue
+
+    def score_pairs(self, queries: list[str], texts: list[str]) -> np.ndarray:
+        return np.array([len(set(q.split()) & set(t.split())) for q, t in zip(queries, texts)],
+                        dtype=np.float32)
+
+    def search(self, queries: list[str], k: int = 10) -> list[list[object]]:
+        from types import SimpleNamespace
+
+        results = []
+        for query in queries:
+            scores = self.score_pairs([query] * len(self.catalogue), self.catalogue)
+            order = np.argsort(-scores, kind="stable")[:k]
+            results.append([SimpleNamespace(text=self.catalogue[i], ad_id=str(i)) for i in order])
+        return results
+
+    def describe(self) -> dict:
+        return {"index": "fake", "count": len(self.catalogue)}
+
+
+def test_model_trained_with_its_first_stage_records_negatives_and_fusion(
+    tiny_model_dir, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    import json
+
+    from conftest import TINY_WORDS
+    from rerank import BertSim, TrainConfig, train_reranker
+
+    catalogue = [f"{a} {b}" for a in TINY_WORDS[:8] for b in TINY_WORDS[8:]]
+    queries = [f"{w} sale" for w in TINY_WORDS[:6]]
+    train = pairs_from_lists(
+        [q for q in queries for _ in range(2)],
+        [t for w in TINY_WORDS[:6] for t in (f"{w} red sale", "pizza bike")],
+        [2, 0] * 6,
+    )
+    config = TrainConfig(model=str(tiny_model_dir), epochs=1, batch_size=4, max_length=16,
+                         encoder_lr=1e-3, progress=False, checkpoint_every=0,
+                         mined_negatives=3, mining_candidates=10, random_negatives=1)
+    result = train_reranker(train, tmp_path / "out", dev=train, config=config,
+                            first_stage=FakeFirstStage(catalogue))
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    negatives = manifest["training"]["negatives"]
+    assert negatives["mined"] == 3 * 6 and negatives["random"] == 6
+    assert negatives["rows_after"] == 12 + 18 + 6
+    assert manifest["training"]["first_stage"] == {"index": "fake", "count": len(catalogue)}
+    fusion = manifest["fusion"]
+    assert fusion["first_stage"]["index"] == "fake"
+    assert fusion["dev_ndcg@10_by_weight"][f"{fusion['weight']:g}"] == max(
+        fusion["dev_ndcg@10_by_weight"].values())
+    assert BertSim.load(result.out_dir).fusion_weight == fusion["weight"]
+
+
+def test_mined_negatives_without_a_first_stage_are_refused(tiny_model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rerank import TrainConfig, train_reranker
+
+    config = TrainConfig(model=str(tiny_model_dir), progress=False, mined_negatives=2)
+    with pytest.raises(ValueError, match="needs the first stage"):
+        train_reranker(judged_pairs(), tmp_path / "out", config=config)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+    with pytest.raises(ValueError, match="mining_candidates"):
+        TrainConfig(mined_negatives=40, mining_candidates=30)

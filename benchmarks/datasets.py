@@ -27,6 +27,8 @@ Available names (``EVAL_DATASETS``):
   v1 splits (17,710), queries = the unique queries of dev and test_public (160), qrels = every
   judged (query, title) pair of those splits with gain = label (0/1/2; relevant = label >= 1).
   Titles judged for other queries count as non-relevant: the pool is incomplete.
+* ``qbqtc-v1-pooled-test``: the same corpus and qrels with the 91 test_public queries alone,
+  for systems whose settings (a fusion weight, the best epoch) were chosen on dev.
 * ``qbqtc-v1-rerank``: QBQTC v1 dev + test_public as per-query candidate reranking: corpus =
   the titles of those splits; qrels list **every** candidate of a query, label 0 included, so
   ``candidates(dataset)`` gives the lists to rerank (about 19 per query).
@@ -349,6 +351,12 @@ def convert_qbqtc_pooled(source: Path | None = None) -> EvalDataset:
     return _qbqtc("qbqtc-v1-pooled", source, _QBQTC_SPLITS, ("dev", "test_public"))
 
 
+def convert_qbqtc_pooled_test(source: Path | None = None) -> EvalDataset:
+    """QBQTC v1 pooled retrieval over all 17,710 v1 titles with the test_public queries only
+    (91): for systems whose settings were chosen on dev."""
+    return _qbqtc("qbqtc-v1-pooled-test", source, _QBQTC_SPLITS, ("test_public",))
+
+
 def convert_qbqtc_rerank(source: Path | None = None) -> EvalDataset:
     """QBQTC v1 dev + test_public as per-query candidate reranking (qrels = candidates)."""
     return _qbqtc("qbqtc-v1-rerank", source, ("dev", "test_public"), ("dev", "test_public"))
@@ -384,11 +392,13 @@ def convert_sample_catalogue(source: Path | None = None) -> EvalDataset:
 _SOURCES: dict[str, tuple[str, list[str]]] = {
     "cranfield": ("cranfield", ["cran.all.1400", "cran.qry", "cranqrel"]),
     "qbqtc-v1-pooled": ("qbqtc/v1", [f"{s}.json" for s in _QBQTC_SPLITS]),
+    "qbqtc-v1-pooled-test": ("qbqtc/v1", [f"{s}.json" for s in _QBQTC_SPLITS]),
     "qbqtc-v1-rerank": ("qbqtc/v1", ["dev.json", "test_public.json"]),
 }
 EVAL_DATASETS: dict[str, Callable[[Path | None], EvalDataset]] = {
     "cranfield": convert_cranfield,
     "qbqtc-v1-pooled": convert_qbqtc_pooled,
+    "qbqtc-v1-pooled-test": convert_qbqtc_pooled_test,
     "qbqtc-v1-rerank": convert_qbqtc_rerank,
     "sample-catalogue": convert_sample_catalogue,
 }

@@ -53,6 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="dev evaluation every N steps as well as at epoch ends (0: epoch ends)")
     p.add_argument("--patience", type=int, default=d.patience,
                    help="stop after N dev evaluations without improvement (0: never)")
+    p.add_argument("--index", help="the index BertSim will rerank: mined negatives come from it, "
+                   "and with --dev the weight of its scores in --fusion weighted is chosen")
+    p.add_argument("--mined-negatives", type=int, default=d.mined_negatives,
+                   help="per training query, texts the index retrieves (not labelled for it) "
+                   "added as label 0; needs --index")
+    p.add_argument("--mining-candidates", type=int, default=d.mining_candidates,
+                   help="how deep the index is searched for mined negatives")
+    p.add_argument("--random-negatives", type=int, default=d.random_negatives,
+                   help="per training query, random texts of other queries added as label 0")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                    help="steps between resume checkpoints (0: at epoch ends only)")
     p.add_argument("--overwrite", action="store_true",
@@ -93,13 +102,30 @@ def _run(args: argparse.Namespace) -> int:
         select_metric=args.select_metric,
         eval_every=args.eval_every,
         patience=args.patience,
+        mined_negatives=args.mined_negatives,
+        mining_candidates=args.mining_candidates,
+        random_negatives=args.random_negatives,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
         overwrite=args.overwrite,
         keep_checkpoint=args.keep_checkpoint,
     )
-    result = train_reranker(args.train, args.out, dev=args.dev, config=config, pair_format=fmt)
+    first_stage = None
+    if args.index:
+        from adrecall.folders import BERTSIM, check_out
+        from adrecall.resume_checkpoint import CHECKPOINT_NAMES
+        from retrieval.retriever import Retriever
+
+        # refuse a bad --out before the index's model loads (train_reranker checks it again)
+        check_out(args.out, BERTSIM, overwrite=True, keep=CHECKPOINT_NAMES)
+        first_stage = Retriever.load(args.index)
+    result = train_reranker(args.train, args.out, dev=args.dev, config=config, pair_format=fmt,
+                            first_stage=first_stage)
+    manifest = json.loads((result.out_dir / "manifest.json").read_text(encoding="utf-8"))
     print(json.dumps({"out": str(result.out_dir), "best_epoch": result.best_epoch,
-                      "best_metrics": result.best_metrics,
+                      "best_step": result.best_step, "best_metrics": result.best_metrics,
+                      "negatives_added": {k: manifest["training"]["negatives"][k]
+                                          for k in ("mined", "random")},
+                      "fusion_weight": (manifest.get("fusion") or {}).get("weight"),
                       "wall_seconds": round(result.wall_seconds, 1)}, indent=2))
     return 0

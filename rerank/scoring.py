@@ -38,7 +38,10 @@ def score_pairs(
     batch_size: int | None = None,
     checked: bool = False,
 ) -> np.ndarray:
-    """Scores of (query, text) pairs on the 0–2 scale, float32, in input order."""
+    """Scores of (query, text) pairs on the 0–2 scale, float32, in input order.
+
+    Leaves the model in eval mode, so that concurrent calls never disturb each other.
+    """
     from adrecall.precision import autocast
 
     if not checked:
@@ -48,20 +51,18 @@ def score_pairs(
         raise ValueError(f"{len(queries)} queries but {len(texts)} texts; give one per pair")
     batch_size = batch_size or model.batch_size
     scores = np.empty(len(texts), dtype=np.float32)
-    was_training = model.training
+    # Eval mode is left on: switching back to training mode afterwards would turn dropout on
+    # under another thread still scoring (a training loop calls model.train() itself).
     model.eval()
-    try:
-        with torch.inference_mode(), autocast(model.precision):
-            for start in range(0, len(texts), _CHUNK_PAIRS):
-                stop = min(start + _CHUNK_PAIRS, len(texts))
-                pairs = model.encode_pairs(queries[start:stop], texts[start:stop])
-                order = np.argsort(-pairs.lengths(), kind="stable")
-                for b in range(0, len(order), batch_size):
-                    rows = order[b : b + batch_size]
-                    out = model(**model.collate(pairs, rows))
-                    scores[start + rows] = out.float().cpu().numpy()
-    finally:
-        model.train(was_training)
+    with torch.inference_mode(), autocast(model.precision):
+        for start in range(0, len(texts), _CHUNK_PAIRS):
+            stop = min(start + _CHUNK_PAIRS, len(texts))
+            pairs = model.encode_pairs(queries[start:stop], texts[start:stop])
+            order = np.argsort(-pairs.lengths(), kind="stable")
+            for b in range(0, len(order), batch_size):
+                rows = order[b : b + batch_size]
+                out = model(**model.collate(pairs, rows))
+                scores[start + rows] = out.float().cpu().numpy()
     return scores
 
 

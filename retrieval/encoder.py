@@ -8,6 +8,7 @@ sentence-transformers directory, or a plain Hugging Face BERT directory (mean po
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ class Encoder:
                 raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
             self._model.max_seq_length = max_length
         self._tokenizer = self._model.tokenizer
+        # A fast tokenizer's truncation and padding settings are state shared by every thread
+        # that calls it, and each call rewrites them: counting full lengths on the tokenizer
+        # that sentence-transformers encodes with would switch its truncation off mid-encode in
+        # another thread. Lengths are counted on a private copy, always with the same settings.
+        self._length_tokenizer = copy.deepcopy(self._tokenizer)
 
     @property
     def wobert(self) -> bool:
@@ -118,5 +124,7 @@ class Encoder:
         long_texts = [t for t in texts if len(t) > budget]
         if not long_texts:
             return 0
-        ids = self._tokenizer(long_texts, add_special_tokens=True, truncation=False, verbose=False)
+        ids = self._length_tokenizer(
+            long_texts, add_special_tokens=True, truncation=False, verbose=False
+        )
         return sum(len(row) > self.max_length for row in ids["input_ids"])

@@ -1,15 +1,20 @@
-"""Read CSV, TSV, JSONL and Parquet tables in chunks, with errors that name file and line.
+"""Read CSV, TSV, JSONL and Parquet tables in chunks, with errors that name file and row.
 
 One reader for every table the project takes (ads, labelled pairs, queries), so that each
-format behaves the same: values arrive as they are stored (CSV/TSV as strings), chunks are
-pandas DataFrames of at most ``chunk_rows`` rows, and nothing reads a whole file into memory.
+format behaves the same: values arrive as they are stored (CSV/TSV as strings, integer columns
+with nulls as integers and ``None``), chunks are pandas DataFrames of at most ``chunk_rows``
+rows, and nothing reads a whole file into memory. Text files are decoded line by line, so a
+byte that is not UTF-8 is named exactly (its offset in the file, its line and data row); a
+CSV/TSV row with more or fewer fields than the header is an error, never padded.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
@@ -42,16 +47,11 @@ def table_columns(path: str | Path) -> list[str]:
         except Exception as exc:  # pyarrow raises several unrelated types for bad files
             raise TableError(f"{path}: not a readable Parquet file ({exc})") from exc
     if fmt == "jsonl":
-        for line_no, row in _jsonl_rows(path):
+        for _, row in _jsonl_rows(path):
             return list(row)
         raise TableError(f"{path}: the file holds no rows")
-    try:
-        header = pd.read_csv(path, sep=_SEPARATORS[fmt], nrows=0, dtype=str)
-    except pd.errors.EmptyDataError as exc:
-        raise TableError(f"{path}: the file is empty (no header row)") from exc
-    except UnicodeDecodeError as exc:
-        raise TableError(f"{path}: not UTF-8 text ({exc})") from exc
-    return [str(c) for c in header.columns]
+    with open(path, "rb") as handle:
+        return _header(path, _delimited_records(path, handle, _SEPARATORS[fmt]))
 
 
 def require_columns(path: str | Path, required: Sequence[str]) -> list[str]:
@@ -99,51 +99,134 @@ def _existing(path: str | Path) -> Path:
 def _delimited_chunks(
     path: Path, sep: str, chunk_rows: int, columns: Sequence[str] | None
 ) -> Iterator[pd.DataFrame]:
-    quoting = 3 if sep == "\t" else 0  # TSV: tabs only, quotes are text (csv.QUOTE_NONE)
-    start = 0
-    try:
-        reader = pd.read_csv(
-            path,
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            chunksize=chunk_rows,
-            quoting=quoting,
-            on_bad_lines="error",
-            encoding="utf-8",
+    with open(path, "rb") as handle:
+        records = _delimited_records(path, handle, sep)
+        header = _header(path, records)
+        rows: list[list[str]] = []
+        start = 0
+        for row, line, fields in records:
+            if len(fields) != len(header):
+                raise TableError(
+                    f"{path}: unreadable row: data row {row} (line {line}) has {len(fields)} "
+                    f"fields but the header has {len(header)}; fix or remove that line"
+                )
+            rows.append(fields)
+            if len(rows) == chunk_rows:
+                yield _delimited_frame(rows, header, start, columns)
+                start += len(rows)
+                rows = []
+        if rows:
+            yield _delimited_frame(rows, header, start, columns)
+
+
+def _delimited_frame(
+    rows: list[list[str]], header: list[str], start: int, columns: Sequence[str] | None
+) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=header, index=pd.RangeIndex(start, start + len(rows)))
+    return frame if columns is None else frame[list(columns)]
+
+
+def _header(path: Path, records: Iterator[tuple[int, int, list[str]]]) -> list[str]:
+    first = next(records, None)
+    if first is None:
+        raise TableError(f"{path}: the file is empty (no header row)")
+    header = first[2]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise TableError(
+            f"{path}: column(s) {repeated} appear more than once in the header; "
+            "give every column its own name"
         )
-        for chunk in reader:
-            if columns is not None:  # selected after parsing, so malformed rows are still caught
-                chunk = chunk[list(columns)]
-            chunk.index = pd.RangeIndex(start, start + len(chunk))
-            start += len(chunk)
-            yield chunk
-    except pd.errors.EmptyDataError as exc:
-        raise TableError(f"{path}: the file is empty (no header row)") from exc
-    except pd.errors.ParserError as exc:
-        raise TableError(f"{path}: unreadable row ({exc}); fix or remove that line") from exc
-    except UnicodeDecodeError as exc:
-        raise TableError(f"{path}: not UTF-8 text near byte {exc.start}; re-save it as UTF-8") from exc
+    return header
+
+
+def _delimited_records(
+    path: Path, handle: BinaryIO, sep: str
+) -> Iterator[tuple[int, int, list[str]]]:
+    """``(data row, line, fields)`` of every non-blank record: the header is data row 0, the
+    first row under it data row 1; ``line`` is the last line the record spans."""
+    lines = _Utf8Lines(handle)
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL  # TSV: quotes are text
+    reader = csv.reader(lines, delimiter=sep, quoting=quoting, strict=True)
+    row = 0
+    try:
+        for fields in reader:
+            if fields:
+                yield row, reader.line_num, fields
+                row += 1
+    except _NotUtf8 as exc:
+        raise exc.error(path, "the header" if row == 0 else f"data row {row}") from None
+    except csv.Error as exc:
+        raise TableError(
+            f"{path}: unreadable row: data row {row} (line {reader.line_num}): {exc}; "
+            "fix or remove that line"
+        ) from None
+
+
+class _NotUtf8(Exception):
+    """A line holds a byte that is not UTF-8: where it is in the file."""
+
+    def __init__(self, offset: int, line: int) -> None:
+        super().__init__(offset, line)
+        self.offset = offset
+        self.line = line
+
+    def error(self, path: Path, row: str | None = None) -> TableError:
+        where = f"line {self.line}" if row is None else f"{row}, line {self.line}"
+        return TableError(
+            f"{path}: byte {self.offset} ({where}) is not UTF-8; re-save the file as UTF-8"
+        )
+
+
+class _Utf8Lines:
+    """The lines of a binary file, each decoded as UTF-8 (a leading byte-order mark dropped).
+
+    A line that does not decode raises :class:`_NotUtf8` with the exact byte offset in the
+    file; a newline byte never occurs inside a UTF-8 sequence, so decoding by line is exact.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.line = 0
+        self._offset = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw = self._handle.readline()
+        if not raw:
+            raise StopIteration
+        self.line += 1
+        start, self._offset = self._offset, self._offset + len(raw)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _NotUtf8(start + exc.start, self.line) from None
+        return text.removeprefix("\ufeff") if self.line == 1 else text
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
+        lines = _Utf8Lines(handle)
         try:
-            for line_no, line in enumerate(handle, start=1):
+            for line in lines:
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise TableError(f"{path}: line {line_no} is not valid JSON ({exc.msg})") from exc
+                    raise TableError(
+                        f"{path}: line {lines.line} is not valid JSON ({exc.msg})"
+                    ) from exc
                 if not isinstance(row, dict):
                     raise TableError(
-                        f"{path}: line {line_no} is a JSON {type(row).__name__}, "
+                        f"{path}: line {lines.line} is a JSON {type(row).__name__}, "
                         "but every line must be one JSON object"
                     )
-                yield line_no, row
-        except UnicodeDecodeError as exc:
-            raise TableError(f"{path}: not UTF-8 text near byte {exc.start}; re-save it as UTF-8") from exc
+                yield lines.line, row
+        except _NotUtf8 as exc:
+            raise exc.error(path) from None
 
 
 def _jsonl_chunks(
@@ -167,9 +250,8 @@ def _jsonl_chunks(
 
 
 def _frame(rows: list[dict], start: int) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows)
-    frame.index = pd.RangeIndex(start, start + len(frame))
-    return frame
+    # object columns: an integer column with a null keeps its integers (not floats with NaN)
+    return pd.DataFrame(rows, index=pd.RangeIndex(start, start + len(rows)), dtype=object)
 
 
 def _parquet_chunks(
@@ -181,7 +263,7 @@ def _parquet_chunks(
     try:
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-            frame = batch.to_pandas()
+            frame = batch.to_pandas(integer_object_nulls=True)
             frame.index = pd.RangeIndex(start, start + len(frame))
             start += len(frame)
             yield frame

@@ -8,6 +8,8 @@ import operator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from adrecall.tables import TableError
@@ -140,3 +142,54 @@ def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
         AdSource(tmp_path / "ads.xlsx").scan()
     with pytest.raises(FileNotFoundError, match="does not exist"):
         AdSource(tmp_path / "absent.csv").scan()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_row_with_too_few_fields_is_refused(tmp_path: Path, suffix: str) -> None:
+    sep = "," if suffix == ".csv" else "\t"
+    path = tmp_path / f"ads{suffix}"
+    path.write_text(f"ad_id{sep}text{sep}industry\na1{sep}fine ad{sep}travel\na2{sep}no industry\n")
+    with pytest.raises(TableError, match=r"data row 2 \(line 3\) has 2 fields but the header has 3"):
+        AdSource(path).scan()
+
+
+def test_repeated_header_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ads.csv"
+    path.write_text("ad_id,text,text\na1,one,two\n")
+    with pytest.raises(TableError, match=r"\['text'\] appear more than once in the header"):
+        AdSource(path).scan()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_bad_utf8_names_its_byte_and_row_far_into_the_file(
+    tmp_path: Path, ads_frame: pd.DataFrame, suffix: str
+) -> None:
+    frame = pd.concat([ads_frame] * 2000, ignore_index=True)  # ~1.5 MB, many read buffers
+    frame["ad_id"] = [f"ad{i}" for i in range(len(frame))]
+    path = write_table(frame, tmp_path / f"ads{suffix}")
+    data = bytearray(path.read_bytes())
+    row = 20_000  # data row, 1-based
+    line = row if suffix == ".jsonl" else row + 1
+    offset = sum(len(x) for x in data.split(b"\n")[: line - 1]) + line - 1 + 2
+    data[offset] = 0xFF
+    path.write_bytes(bytes(data))
+    where = f"line {line}" if suffix == ".jsonl" else f"data row {row}, line {line}"
+    with pytest.raises(TableError, match=rf"{path.name}: byte {offset} \({where}\) is not UTF-8"):
+        AdSource(path).scan()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_null_in_integer_id_column_names_its_row(
+    tmp_path: Path, ads_frame: pd.DataFrame, suffix: str
+) -> None:
+    ids = [100 + i for i in range(len(ads_frame))]
+    ids[6] = None
+    table = pa.table({"ad_id": pa.array(ids, pa.int64()), "text": ads_frame["text"].tolist()})
+    path = tmp_path / f"ads{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(table, path)  # as other tools write it: no pandas metadata
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in table.to_pylist()))
+    with pytest.raises(AdSourceError, match=r"data row 7 has ad id None"):
+        AdSource(path).scan()
+    assert next(AdSource(path).chunks(3)).ad_ids == ["100", "101", "102"]

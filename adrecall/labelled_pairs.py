@@ -1,6 +1,6 @@
 """Checks shared by every reader of labelled ``(query, text, label)`` pairs (BertSim training,
-encoder training): each failure names the file, the row (0-based data row, header not
-counted) and the fix, and runs before any model loads."""
+encoder training): each failure names the file, the data row (1-based, header not counted)
+and the fix, and runs before any model loads."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def validate_pairs_frame(
     where: str,
     label_scale: tuple[float, float] | None = None,
 ) -> tuple[list[str], list[str], np.ndarray]:
-    """Queries, texts and float labels of ``frame`` (``columns`` = query, text, label names).
+    """Queries, texts and float labels of ``frame`` (``columns`` = query, text, label names),
+    whose index holds 0-based data rows (messages name them 1-based).
 
     Queries and texts must be non-blank strings, labels finite numbers, and inside
     ``label_scale`` (min, max) when one is declared.
@@ -44,17 +45,18 @@ def validate_pairs_frame(
         for row, value in frame[column].items():
             if value is None or (isinstance(value, float) and np.isnan(value)):
                 raise PairsError(
-                    f"{where}: row {row} has no {column!r} value; every pair needs a non-empty "
-                    f"{column}"
+                    f"{where}: data row {row + 1} has no {column!r} value; every pair needs a "
+                    f"non-empty {column}"
                 )
             if not isinstance(value, str):
                 raise PairsError(
-                    f"{where}: row {row} column {column!r} is a {type(value).__name__} "
-                    f"({value!r}); it must be text"
+                    f"{where}: data row {row + 1} column {column!r} is a "
+                    f"{type(value).__name__} ({value!r}); it must be text"
                 )
             if not value.strip():
                 raise PairsError(
-                    f"{where}: row {row} column {column!r} is empty; remove the row or give it text"
+                    f"{where}: data row {row + 1} column {column!r} is empty; remove the row or "
+                    "give it text"
                 )
     raw = frame[label_col]
     numeric = pd.to_numeric(raw, errors="coerce")
@@ -64,8 +66,8 @@ def validate_pairs_frame(
         expected = (f"on the declared scale {label_scale[0]:g}..{label_scale[1]:g}"
                     if label_scale else "such as 0/1/2 (relevant = label >= 1 by default)")
         raise PairsError(
-            f"{where}: row {row} label {raw[row]!r} in column {label_col!r} is not a number; "
-            f"labels must be numbers {expected}"
+            f"{where}: data row {row + 1} label {raw[row]!r} in column {label_col!r} is not "
+            f"a number; labels must be numbers {expected}"
         )
     values = numeric.to_numpy(dtype=np.float64)
     if label_scale is not None:
@@ -74,9 +76,9 @@ def validate_pairs_frame(
         if outside.any():
             pos = int(np.argmax(outside))
             raise PairsError(
-                f"{where}: row {frame.index[pos]} label {values[pos]:g} is outside the declared "
-                f"label scale {low:g}..{high:g}; fix the label or declare the data's scale "
-                "(--label-min/--label-max, PairFormat(label_min=..., label_max=...))"
+                f"{where}: data row {frame.index[pos] + 1} label {values[pos]:g} is outside "
+                f"the declared label scale {low:g}..{high:g}; fix the label or declare the "
+                "data's scale (--label-min/--label-max, PairFormat(label_min=..., label_max=...))"
             )
     return frame[query_col].tolist(), frame[text_col].tolist(), values
 

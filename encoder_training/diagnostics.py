@@ -260,8 +260,8 @@ def read_texts(
             for row, value in chunk[text_column].items():
                 if not isinstance(value, str) or not value.strip():
                     raise ValueError(
-                        f"{path}: row {row} column {text_column!r} is {value!r}, not text; "
-                        "remove the row or give it text"
+                        f"{path}: data row {row + 1} column {text_column!r} is {value!r}, "
+                        "not text; remove the row or give it text"
                     )
                 texts.append(value)
     if len(texts) < 2:

@@ -1,7 +1,7 @@
 """Labelled ``(query, text, label)`` pairs for encoder training and diagnostics.
 
 Read through :mod:`adrecall.tables` (CSV, TSV, JSONL, Parquet) and checked before any model
-loads; every error names the file, the row (0-based data row, header not counted) and the fix.
+loads; every error names the file, the data row (1-based, header not counted) and the fix.
 Labels stay on the data's own scale: a pair is *relevant* when ``label >= threshold``
 (default 1, QBQTC's 0/1/2 convention), and CoSENT only uses their order.
 """

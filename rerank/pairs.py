@@ -1,7 +1,7 @@
 """Labelled (query, text, label) pairs: read from a table or lists, validated up front.
 
 Every check runs before any model is loaded, and each failure has its own message naming the
-file, the row (0-based data row, header not counted) and the fix: missing columns, a dev file
+file, the data row (1-based, header not counted) and the fix: missing columns, a dev file
 whose columns do not match the training file, non-numeric labels, labels outside the declared
 scale, empty queries or texts, and files without rows.
 

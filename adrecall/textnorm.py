@@ -11,6 +11,8 @@ normalisation leaves nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 
 # a URL runs over printable ASCII only, so Chinese text glued to it ("见www.a.cn官网") survives
 _URL = re.compile(r"(?:https?://|ftp://|www\.)[\x21-\x7e]+", re.IGNORECASE)
@@ -38,15 +40,21 @@ def model_text(text: str, normalize: bool = True) -> str:
 def check_texts(texts: object, what: str = "text") -> list[str]:
     """Return ``texts`` as a list of strings, or raise naming the first bad row.
 
-    Accepts a single string (one row) or any sequence of strings. ``None``, non-strings and
-    strings that are empty or only white space are refused, because an empty input would embed
-    to a meaningless vector that silently matches everything a little.
+    Accepts a single string (one row) or any ordered iterable of strings. ``None``,
+    non-strings and strings that are empty or only white space are refused, because an empty
+    input would embed to a meaningless vector that silently matches everything a little. A
+    dict or set is refused too: a dict would yield its keys, a set rows in no fixed order.
     """
     if isinstance(texts, str):
         texts = [texts]
-    if not isinstance(texts, (list, tuple)) and not hasattr(texts, "__iter__"):
-        raise TypeError(f"expected a string or a list of strings, got {type(texts).__name__}")
-    checked = list(texts)  # type: ignore[call-overload]
+    if isinstance(texts, (Mapping, AbstractSet, bytes, bytearray)) or not isinstance(
+        texts, Iterable
+    ):
+        raise TypeError(
+            f"expected a string or a list of strings, got {type(texts).__name__}; pass a "
+            f"list with one {what} string per row"
+        )
+    checked = list(texts)
     for row, value in enumerate(checked):
         if value is None:
             raise ValueError(f"{what} at row {row} is None; every {what} must be a non-empty string")

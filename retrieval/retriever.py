@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from adrecall.models import DEFAULT_MODEL
+from adrecall.textnorm import check_texts
 from retrieval.encoder import Encoder
 from retrieval.faiss_index import apply_search_params
 from retrieval.index_check import check_stored_vectors
@@ -74,14 +75,22 @@ class Retriever:
                 if manifest.whitening
                 else "the index was built without whitening but a whitening transform was given"
             )
-        if candidates < 1:
-            raise ValueError(f"candidates must be at least 1, got {candidates}")
+        if isinstance(reranker, type):
+            raise TypeError(
+                f"reranker is the class {reranker.__name__}; pass an instance, such as "
+                f"{reranker.__name__}.load(path)"
+            )
+        if reranker is not None and not callable(getattr(reranker, "score", None)):
+            raise TypeError(
+                f"reranker {type(reranker).__name__} has no callable score(query, texts); pass "
+                "an object such as rerank.BertSim.load(path), or None for dense ranking only"
+            )
         self.index = index
         self.ads = ads
         self.manifest = manifest
         self.encoder = encoder
         self.reranker = reranker
-        self.candidates = candidates
+        self.candidates = check_count("candidates", candidates)
         self.whitening = whitening
         ids = ads.column("faiss_id").to_numpy()
         self._order = np.argsort(ids, kind="stable")
@@ -139,10 +148,9 @@ class Retriever:
 
         With a reranker, ``max(k, candidates)`` ads are retrieved and reranked first.
         """
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        k = check_count("k", k)
         single = isinstance(queries, str)
-        texts: list[str] = [queries] if isinstance(queries, str) else list(queries)
+        texts = check_texts(queries, what="query")
         if not texts:
             return []
         vectors = self.encoder.encode(texts, batch_size=batch_size)
@@ -181,6 +189,12 @@ class Retriever:
                 raise ValueError(
                     f"the reranker returned shape {reranked.shape} for {len(rows)} texts"
                 )
+            if not np.isfinite(reranked).all():
+                bad = reranked[~np.isfinite(reranked)][0]
+                raise ValueError(
+                    f"reranker {type(self.reranker).__name__} scored {bad} for an ad of query "
+                    f"{query!r}; scores must be finite numbers (check the reranker's model)"
+                )
             order = np.lexsort((-scores, -reranked))  # by rerank score, ties by dense score
             rerank_scores = [float(s) for s in reranked]
         hits = []
@@ -199,6 +213,15 @@ class Retriever:
                 )
             )
         return hits
+
+
+def check_count(name: str, value: object) -> int:
+    """``value`` as a count of at least 1; a bool or non-integer is a ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
 
 
 def check_encoder_matches(manifest: Manifest, encoder: Encoder) -> None:

@@ -135,3 +135,46 @@ def test_bad_queries_and_k_are_refused(flat: Retriever) -> None:
         flat.search(["shoes", ""])
     assert flat.search([], k=3) == []
     assert isinstance(flat.search("shoes", k=2)[0], Hit)
+
+
+@pytest.mark.parametrize("k", [True, 2.0, "3", None])
+def test_k_that_is_not_an_int_is_a_type_error(flat: Retriever, k: object) -> None:
+    with pytest.raises(TypeError, match="k must be an integer"):
+        flat.search("shoes", k=k)  # type: ignore[arg-type]
+
+
+def test_a_dict_of_queries_is_refused(flat: Retriever) -> None:
+    with pytest.raises(TypeError, match="got dict; pass a list with one query string per row"):
+        flat.search({"q1": "running shoes"})  # type: ignore[arg-type]
+
+
+class NoScore:
+    """A reranker object whose ``score`` is not a method."""
+
+    score = "not callable"
+
+
+@pytest.mark.parametrize("reranker", [NoScore(), KeywordReranker])
+def test_reranker_without_callable_score_is_refused_at_load(
+    reranker: object, ads_frame: pd.DataFrame, encoder: Encoder, tmp_path: Path
+) -> None:
+    build_index(write_table(ads_frame, tmp_path / "ads.csv"), tmp_path / "idx", model=encoder,
+                show_progress=False)
+    with pytest.raises(TypeError, match="reranker .*(NoScore has no callable score|is the class)"):
+        Retriever.load(tmp_path / "idx", model=encoder, reranker=reranker)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_rerank_scores_name_the_reranker_and_query(
+    flat: Retriever, encoder: Encoder, bad: float
+) -> None:
+    class Broken(KeywordReranker):
+        def score(self, query: str, texts: list[str]) -> np.ndarray:
+            scores = super().score(query, texts)
+            scores[3] = bad
+            return scores
+
+    pipeline = Retriever(flat.index, flat.ads, flat.manifest, encoder, reranker=Broken("x"),
+                         candidates=10)
+    with pytest.raises(ValueError, match=r"reranker Broken scored (nan|inf) .*'family dentist'"):
+        pipeline.search("family dentist", k=5)

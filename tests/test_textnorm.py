@@ -29,6 +29,9 @@ def test_check_texts_accepts_a_single_string() -> None:
         (["ok", "fine", "  "], ValueError, "row 2 is empty"),
         ([3], TypeError, "row 0 is a int"),
         (42, TypeError, "expected a string or a list"),
+        ({"q1": "shoes"}, TypeError, "got dict; pass a list with one text string per row"),
+        ({"shoes", "car"}, TypeError, "got set"),
+        (b"shoes", TypeError, "got bytes"),
     ],
 )
 def test_check_texts_names_the_bad_row(texts: object, error: type, message: str) -> None:

@@ -29,11 +29,24 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("index", help="index directory written by `adrecall build`")
     parser.add_argument("queries", nargs="+", help="query text(s)")
     parser.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
+    _add_model_options(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON lines, one per query")
+    parser.set_defaults(func=_run)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model and reranking options that ``search`` and ``eval`` share."""
+    from adrecall.score_fusion import FUSIONS
+
     parser.add_argument("--model", default=None, help="model directory (default: the one the index was built with)")
     parser.add_argument("--reranker", default=None, help="BertSim directory to rerank the candidates")
     parser.add_argument("--candidates", type=int, default=100, help="candidates reranked per query (default 100)")
-    parser.add_argument("--json", action="store_true", help="print JSON lines, one per query")
-    parser.set_defaults(func=_run)
+    parser.add_argument("--fusion", choices=FUSIONS, default="rerank",
+                        help="final order with --reranker: its score alone (rerank, default) or a "
+                        "weighted fusion with the dense score (weighted; the weight the reranker "
+                        "stores, chosen on dev, unless --fusion-weight)")
+    parser.add_argument("--fusion-weight", type=float, default=None,
+                        help="weight of the dense score in --fusion weighted, 0..1")
 
 
 def _load_retriever(args: argparse.Namespace) -> Retriever:
@@ -42,7 +55,8 @@ def _load_retriever(args: argparse.Namespace) -> Retriever:
         from rerank import BertSim  # the command line may join the packages; the API does not
 
         reranker = BertSim.load(args.reranker)
-    return Retriever.load(args.index, model=args.model, reranker=reranker, candidates=args.candidates)
+    return Retriever.load(args.index, model=args.model, reranker=reranker, candidates=args.candidates,
+                          fusion=args.fusion, fusion_weight=args.fusion_weight)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -95,9 +109,7 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--queries", required=True, help="queries .jsonl")
     parser.add_argument("--qrels", required=True, help="qrels .tsv")
     parser.add_argument("--k", type=_cutoffs, default=[1, 10, 100], help="recall cut-offs, comma-separated (default 1,10,100)")
-    parser.add_argument("--model", default=None, help="model directory (default: the one the index was built with)")
-    parser.add_argument("--reranker", default=None, help="BertSim directory to rerank the candidates")
-    parser.add_argument("--candidates", type=int, default=100, help="candidates reranked per query (default 100)")
+    _add_model_options(parser)
     parser.add_argument("--batch-size", type=int, default=128, help="queries per model forward pass (default 128)")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write the result as JSON to FILE")
     parser.add_argument("--per-query", action="store_true", help="include every query's metrics in the JSON")

@@ -240,6 +240,8 @@ def evaluate_retriever(
             "index_ads": len(retriever),
             "reranker": None if reranker is None else type(reranker).__name__,
             "candidates": retriever.candidates if reranker is not None else None,
+            "fusion": retriever.fusion if reranker is not None else None,
+            "fusion_weight": retriever.fusion_weight,
             "n_judged_docs": ids.n_judged_docs,
             "n_missing_judged_docs": len(ids.missing_judged),
             "missing_relevant_doc_ids": ids.missing_relevant,

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from adrecall.models import DEFAULT_MODEL
+from adrecall.score_fusion import FUSIONS, check_weight, fuse
 from adrecall.textnorm import check_texts
 from retrieval.encoder import Encoder
 from retrieval.faiss_index import apply_search_params
@@ -32,7 +33,8 @@ class Reranker(Protocol):
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved ad. ``score`` is what ranked it: the reranker's if one ran, else dense."""
+    """One retrieved ad. ``score`` is what ranked it: dense, the reranker's, or their weighted
+    fusion (see ``Retriever.load``'s ``fusion``)."""
 
     rank: int
     ad_id: str
@@ -67,6 +69,9 @@ class Retriever:
         reranker: Reranker | None = None,
         candidates: int = 100,
         whitening: Whitening | None = None,
+        fusion: str = "rerank",
+        fusion_weight: float | None = None,
+        source: str | Path | None = None,
     ) -> None:
         check_encoder_matches(manifest, encoder)
         if bool(manifest.whitening) != (whitening is not None):
@@ -92,6 +97,8 @@ class Retriever:
         self.reranker = reranker
         self.candidates = check_count("candidates", candidates)
         self.whitening = whitening
+        self.fusion, self.fusion_weight = _fusion_settings(fusion, fusion_weight, reranker)
+        self.source = None if source is None else str(source)
         ids = ads.column("faiss_id").to_numpy()
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
@@ -106,11 +113,16 @@ class Retriever:
         candidates: int = 100,
         search_params: dict[str, int] | None = None,
         verify: bool = True,
+        fusion: str = "rerank",
+        fusion_weight: float | None = None,
     ) -> Retriever:
         """Open an index directory; the model defaults to the one recorded in its manifest.
 
         ``search_params`` overrides the stored ones (``nprobe`` for IVF, ``efSearch`` for
-        HNSW). ``verify`` checks every file against its checksum first.
+        HNSW). ``verify`` checks every file against its checksum first. With a reranker,
+        ``fusion="rerank"`` orders the candidates by its score and ``"weighted"`` by
+        :func:`adrecall.score_fusion.fuse` of dense and rerank scores, with ``fusion_weight`` or
+        the weight the reranker stores (``BertSim.fusion_weight``, chosen on dev).
         """
         parts = read_index_dir(path, verify=verify)
         if search_params:
@@ -128,6 +140,9 @@ class Retriever:
             reranker=reranker,
             candidates=candidates,
             whitening=parts.whitening,
+            fusion=fusion,
+            fusion_weight=fusion_weight,
+            source=path,
         )
         check_stored_vectors(parts, encoder, path)  # after the constructor's identity checks
         return retriever
@@ -159,6 +174,24 @@ class Retriever:
         results = [self._hits(q, s, i, k) for q, s, i in zip(texts, scores, ids)]
         return results[0] if single else results
 
+    def score_pairs(self, queries: list[str], texts: list[str], *, batch_size: int = 128) -> np.ndarray:
+        """First-stage scores of arbitrary (query, text) pairs: the inner product the index
+        would give the text as an ad (whitened when the index is), e.g. for judged pairs."""
+        if len(queries) != len(texts):
+            raise ValueError(f"{len(queries)} queries but {len(texts)} texts; give one per pair")
+        if not queries:
+            return np.zeros(0, dtype=np.float32)
+        q, t = (self.encoder.encode(list(x), batch_size=batch_size) for x in (queries, texts))
+        if self.whitening is not None:
+            q, t = self.whitening.apply(q), self.whitening.apply(t)
+        return np.einsum("ij,ij->i", q, t).astype(np.float32)
+
+    def describe(self) -> dict[str, object]:
+        """What identifies this first stage, for a reranker's manifest."""
+        m = self.manifest
+        return {"index": self.source, "model": m.model, "model_sha256": m.model_sha256,
+                "index_type": m.index_type, "count": m.count, "built_at": m.built_at}
+
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """FAISS search on query vectors from the encoder: ``(scores, faiss_ids)``.
 
@@ -182,6 +215,7 @@ class Retriever:
         rows = self._order[np.searchsorted(self._sorted_ids, ids)]
         table = self.ads.take(pa.array(rows)).to_pydict()
         rerank_scores: list[float | None] = [None] * len(rows)
+        final_scores = [float(s) for s in scores]
         order = np.arange(len(rows))
         if self.reranker is not None and len(rows):
             reranked = np.asarray(self.reranker.score(query, table["text"]), dtype=np.float64)
@@ -195,7 +229,12 @@ class Retriever:
                     f"reranker {type(self.reranker).__name__} scored {bad} for an ad of query "
                     f"{query!r}; scores must be finite numbers (check the reranker's model)"
                 )
-            order = np.lexsort((-scores, -reranked))  # by rerank score, ties by dense score
+            if self.fusion == "weighted":
+                ranking = fuse(scores, reranked, float(self.fusion_weight or 0.0))
+            else:
+                ranking = reranked
+            order = np.lexsort((-scores, -ranking))  # ties broken by the dense score
+            final_scores = [float(s) for s in ranking]
             rerank_scores = [float(s) for s in reranked]
         hits = []
         for rank, j in enumerate(order[:k], start=1):
@@ -205,7 +244,7 @@ class Retriever:
                 Hit(
                     rank=rank,
                     ad_id=table["ad_id"][j],
-                    score=dense if rerank is None else rerank,
+                    score=final_scores[j],
                     text=table["text"][j],
                     metadata=json.loads(table["metadata"][j]) if table["metadata"][j] else {},
                     dense_score=dense,
@@ -213,6 +252,29 @@ class Retriever:
                 )
             )
         return hits
+
+
+def _fusion_settings(
+    fusion: str, weight: float | None, reranker: Reranker | None
+) -> tuple[str, float | None]:
+    """The checked fusion mode and the weight it uses (``None`` for rerank order alone)."""
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    if fusion == "rerank":
+        if weight is not None:
+            raise ValueError("fusion_weight is set but fusion is 'rerank'; pass fusion='weighted'")
+        return fusion, None
+    if reranker is None:
+        raise ValueError("fusion='weighted' fuses dense and rerank scores: give a reranker")
+    if weight is None:
+        weight = getattr(reranker, "fusion_weight", None)
+    if weight is None:
+        raise ValueError(
+            f"fusion='weighted' needs a weight, and reranker {type(reranker).__name__} stores "
+            "none: train it with --index and --dev (the weight is chosen on dev), or pass "
+            "fusion_weight / --fusion-weight"
+        )
+    return fusion, check_weight(weight)
 
 
 def check_count(name: str, value: object) -> int:

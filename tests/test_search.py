@@ -178,3 +178,49 @@ def test_non_finite_rerank_scores_name_the_reranker_and_query(
                          candidates=10)
     with pytest.raises(ValueError, match=r"reranker Broken scored (nan|inf) .*'family dentist'"):
         pipeline.search("family dentist", k=5)
+
+
+class StoredWeightReranker(KeywordReranker):
+    """A reranker that stores a fusion weight, as a BertSim trained with its index does."""
+
+    fusion_weight = 0.6
+
+
+def test_weighted_fusion_orders_by_the_documented_formula(flat: Retriever, encoder: Encoder) -> None:
+    from adrecall.score_fusion import fuse
+
+    reranker = StoredWeightReranker("cruise")
+    fused = Retriever(flat.index, flat.ads, flat.manifest, encoder, reranker=reranker,
+                      candidates=30, fusion="weighted")
+    assert fused.fusion_weight == 0.6  # the reranker's stored weight
+    hits = fused.search("holiday by the sea", k=30)
+    dense = np.array([h.dense_score for h in hits])
+    rerank = np.array([h.rerank_score for h in hits])
+    expected = fuse(dense, rerank, 0.6)
+    assert [h.score for h in hits] == pytest.approx(expected.tolist())
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # weight 1: the dense order back; weight 0: the rerank order
+    dense_only = Retriever(flat.index, flat.ads, flat.manifest, encoder, reranker=reranker,
+                           candidates=30, fusion="weighted", fusion_weight=1.0)
+    assert [h.ad_id for h in dense_only.search("holiday by the sea", k=30)] == [
+        h.ad_id for h in flat.search("holiday by the sea", k=30)]
+
+
+def test_weighted_fusion_needs_a_reranker_and_a_weight(flat: Retriever, encoder: Encoder) -> None:
+    def make(**kwargs: object) -> Retriever:
+        return Retriever(flat.index, flat.ads, flat.manifest, encoder, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.raises(ValueError, match="stores none"):
+        make(reranker=KeywordReranker("x"), fusion="weighted")
+    with pytest.raises(ValueError, match="give a reranker"):
+        make(fusion="weighted", fusion_weight=0.5)
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        make(reranker=KeywordReranker("x"), fusion="max")
+    with pytest.raises(ValueError, match="fusion weight must be"):
+        make(reranker=KeywordReranker("x"), fusion="weighted", fusion_weight=2.0)
+
+
+def test_score_pairs_is_what_the_index_scores(flat: Retriever) -> None:
+    hits = flat.search("cheap flights to Tokyo", k=5)
+    scores = flat.score_pairs(["cheap flights to Tokyo"] * 5, [h.text for h in hits])
+    assert scores == pytest.approx([h.dense_score for h in hits], abs=1e-5)

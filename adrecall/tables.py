@@ -59,8 +59,9 @@ def require_columns(path: str | Path, required: Sequence[str]) -> list[str]:
     columns = table_columns(path)
     missing = [c for c in required if c not in columns]
     if missing:
+        found = "line 1 has the keys" if table_format(path) == "jsonl" else "the file has"
         raise TableError(
-            f"{path}: missing column(s) {missing}; the file has {columns}. "
+            f"{path}: missing column(s) {missing}; {found} {columns}. "
             "Rename them in the file or pass the matching column options"
         )
     return columns

@@ -67,6 +67,19 @@ def require_columns(path: str | Path, required: Sequence[str]) -> list[str]:
     return columns
 
 
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of every line of a UTF-8 text file, line end dropped; a byte
+    that is not UTF-8 raises :class:`TableError` naming its offset and line."""
+    path = _existing(path)
+    with open(path, "rb") as handle:
+        lines = _Utf8Lines(handle)
+        try:
+            for text in lines:
+                yield lines.line, text.rstrip("\r\n")
+        except _NotUtf8 as exc:
+            raise exc.error(path) from None
+
+
 def iter_table_chunks(
     path: str | Path, chunk_rows: int = 10_000, columns: Sequence[str] | None = None
 ) -> Iterator[pd.DataFrame]:
@@ -208,26 +221,19 @@ class _Utf8Lines:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, "rb") as handle:
-        lines = _Utf8Lines(handle)
+    for line_no, line in text_lines(path):
+        if not line.strip():
+            continue
         try:
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TableError(
-                        f"{path}: line {lines.line} is not valid JSON ({exc.msg})"
-                    ) from exc
-                if not isinstance(row, dict):
-                    raise TableError(
-                        f"{path}: line {lines.line} is a JSON {type(row).__name__}, "
-                        "but every line must be one JSON object"
-                    )
-                yield lines.line, row
-        except _NotUtf8 as exc:
-            raise exc.error(path) from None
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TableError(f"{path}: line {line_no} is not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise TableError(
+                f"{path}: line {line_no} is a JSON {type(row).__name__}, "
+                "but every line must be one JSON object"
+            )
+        yield line_no, row
 
 
 def _jsonl_chunks(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adrecall.tables import iter_table_chunks, require_columns, table_format
+from adrecall.tables import iter_table_chunks, require_columns, table_format, text_lines
 from encoder_training.pairs import Pairs
 from encoder_training.pooling_variants import VARIANT_LABELS, VARIANTS, PoolingEmbedder
 
@@ -247,11 +247,7 @@ def read_texts(
     if not path.is_file():
         raise FileNotFoundError(f"texts file {str(path)!r} does not exist or is not a file")
     if path.suffix.lower() in TEXT_SUFFIXES:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                texts = [line.strip() for line in handle if line.strip()]
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}: not UTF-8 text near byte {exc.start}; re-save it as UTF-8") from exc
+        texts = [line.strip() for _, line in text_lines(path) if line.strip()]
     else:
         table_format(path)  # refuses an unknown suffix with the list of known ones
         require_columns(path, [text_column])

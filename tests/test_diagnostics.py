@@ -116,6 +116,16 @@ def test_read_texts_errors_name_the_problem(tmp_path: Path) -> None:
         read_texts(sheet)
 
 
+def test_read_texts_names_the_byte_and_line_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "texts.txt"
+    lines = [f"text number {i}\n".encode() for i in range(5000)]  # ~85 KB, many read buffers
+    lines[4321] = b"caf\xe9 au lait\n"  # Latin-1, not UTF-8
+    path.write_bytes(b"".join(lines))
+    offset = sum(len(x) for x in lines[:4321]) + 3
+    with pytest.raises(ValueError, match=rf"byte {offset} \(line 4322\) is not UTF-8"):
+        read_texts(path)
+
+
 # ---------------------------------------------------------------- tiny random model
 
 

@@ -76,7 +76,7 @@ class AdSource:
                 first_row=int(frame.index[0]),
                 ad_ids=self._ids(frame),
                 texts=self._check_texts(frame),
-                metadata=[json.dumps(r, ensure_ascii=False, default=_jsonable) for r in records],
+                metadata=[_metadata_json(r) for r in records],
             )
 
     def _ids(self, frame: pd.DataFrame) -> list[str]:
@@ -111,7 +111,17 @@ class AdSource:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return (
+        value is None or value is pd.NA or value is pd.NaT
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _metadata_json(record: dict[str, Any]) -> str:
+    """A row's other columns as JSON; a missing value (NaN, NA, a key a JSONL line lacks) is
+    ``null``, never ``NaN``, which is not JSON."""
+    cleaned = {k: None if _missing(v) else v for k, v in record.items()}
+    return json.dumps(cleaned, ensure_ascii=False, default=_jsonable, allow_nan=False)
 
 
 def _jsonable(value: Any) -> Any:

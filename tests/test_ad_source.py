@@ -193,3 +193,18 @@ def test_null_in_integer_id_column_names_its_row(
     with pytest.raises(AdSourceError, match=r"data row 7 has ad id None"):
         AdSource(path).scan()
     assert next(AdSource(path).chunks(3)).ad_ids == ["100", "101", "102"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_missing_metadata_values_are_json_null(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"ads{suffix}"
+    rows = [{"ad_id": "a1", "text": "one", "price": 1.5, "stock": 3},
+            {"ad_id": "a2", "text": "two", "price": None, "stock": None}]
+    if suffix == ".jsonl":
+        rows.append({"ad_id": "a3", "text": "three"})  # lacks both keys
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pd.DataFrame(rows).astype({"stock": "Int64"}).to_parquet(path, index=False)
+    metadata = next(AdSource(path).chunks(10)).metadata
+    assert all("NaN" not in m for m in metadata), metadata
+    assert json.loads(metadata[1]) == {"price": None, "stock": None}

@@ -180,8 +180,8 @@ def retrieval_runs(name: str, work: Path, files: dict[str, Path], threads: int |
 
 
 def markdown(report: dict) -> str:
-    lines = ["# A new language end to end: QBQTC with extend-vocab → train-encoder → build → "
-             "train-reranker → eval", "",
+    lines = [("# A new language end to end: QBQTC with extend-vocab → train-encoder → build → "
+              "train-reranker → eval"), "",
              f"- command: `{report['command']}`; date {report['date']}",
              "- Wall times on this shared 2-core machine; step times include model loading.",
              "", "| step | seconds |", "|---|---:|"]
@@ -191,7 +191,7 @@ def markdown(report: dict) -> str:
               "|---|---|---|---|---|"]
     for name, sets in report["pairs"].items():
         for set_name, e in sets.items():
-            cell = lambda m: f"{m['spearman']:.3f} / {m['ndcg@10']:.3f}" if m else "n/a"  # noqa: E731
+            cell = lambda m: f"{m['spearman']:.3f} / {m['ndcg@10']:.3f}" if m else "n/a"
             lines.append(f"| {name} | {set_name} ({e['queries']} queries) | {cell(e['bertsim'])} "
                          f"| {cell(e['bi-encoder'])} | {cell(e.get('fused'))} |")
     lines += ["", "## Cost of reranking one query (ms, median)", ""]

@@ -80,15 +80,21 @@ def markdown(report: dict) -> str:
         f"# BertSim recipe sweep: {report['task']}",
         "",
         f"- command: `{report['command']}`",
-        f"- date: {report['date']}; model: {report['model']}; bf16 autocast; batch "
-        f"{report['batch_size']}; max_length from the data; dev every {report['eval_every']} "
-        f"steps, early stop after {report['patience']} evaluations without improvement; "
-        f"at most {report['epochs']} epochs.",
-        "- Wall times are this shared 2-core machine's, with other jobs at times: read them as "
-        "what a run took, not as clean speed.",
+        (
+            f"- date: {report['date']}; model: {report['model']}; bf16 autocast; batch "
+            f"{report['batch_size']}; max_length from the data; dev every "
+            f"{report['eval_every']} steps, early stop after {report['patience']} evaluations "
+            f"without improvement; at most {report['epochs']} epochs."
+        ),
+        (
+            "- Wall times are this shared 2-core machine's, with other jobs at times: read them "
+            "as what a run took, not as clean speed."
+        ),
         "",
-        "| encoder lr | pooling | max_length | best step (epoch) | steps run | dev Spearman | "
-        "test Spearman | test nDCG@10 | train s |",
+        (
+            "| encoder lr | pooling | max_length | best step (epoch) | steps run | dev Spearman | "
+            "test Spearman | test nDCG@10 | train s |"
+        ),
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in sorted(report["runs"], key=lambda r: -r["test"][metric]):

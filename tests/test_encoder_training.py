@@ -12,8 +12,8 @@ import pytest
 
 from adrecall.cli import main
 from adrecall.folders import FolderError
-from encoder_training.finetune import TRAINING_FILE, TrainEncoderConfig, mnrl_rows, train_encoder
 from adrecall.hard_negatives import mine_hard_negatives, text_key
+from encoder_training.finetune import TRAINING_FILE, TrainEncoderConfig, mnrl_rows, train_encoder
 from encoder_training.pairs import (
     PairColumns,
     Pairs,

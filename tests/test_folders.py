@@ -31,7 +31,6 @@ from adrecall.folders import (
     write_manifest,
 )
 
-
 MODEL_FILES = {"model.safetensors": b"w", "sub/config.json": b"{}"}
 
 

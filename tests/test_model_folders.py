@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_WORDS
 
 from adrecall.cli import main
 from adrecall.folders import (
@@ -24,7 +25,6 @@ from adrecall.folders import (
     folder_kind,
     write_manifest,
 )
-from conftest import TINY_WORDS
 
 pytest.importorskip("jieba")
 
@@ -425,7 +425,7 @@ def test_pickle_only_sentence_transformers_module_is_refused(tmp_path: Path) -> 
 def test_loading_never_falls_back_to_torch_load(pickle_only_model: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Even past the folder check, the loaders ask transformers for safetensors only."""
-    import adrecall.model_loading as model_loading
+    from adrecall import model_loading
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("torch.load (unpickling) was called")

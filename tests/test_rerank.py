@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_WORDS as WORDS  # the tiny BERT's vocabulary
 
 from adrecall.folders import FolderError
 from adrecall.resume_checkpoint import optimizer_from_safe, optimizer_to_safe
@@ -24,7 +25,6 @@ from rerank import (
     read_pairs,
     train_reranker,
 )
-from conftest import TINY_WORDS as WORDS  # the tiny BERT's vocabulary
 from rerank.training import lr_factor
 
 PRODUCTS = ["shoes", "car", "phone", "insurance", "loan", "hotel", "pizza", "shirt", "bike"]

@@ -112,6 +112,7 @@ def test_model_trained_with_its_first_stage_records_negatives_and_fusion(
     import json
 
     from conftest import TINY_WORDS
+
     from rerank import BertSim, TrainConfig, train_reranker
 
     catalogue = [f"{a} {b}" for a in TINY_WORDS[:8] for b in TINY_WORDS[8:]]

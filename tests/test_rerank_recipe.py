@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_WORDS
 
 from adrecall.adaptation_history import HISTORY_FILE, added_vocab_start
-from conftest import TINY_WORDS
 from rerank import BertSim, TrainConfig, build_optimizer, pairs_from_lists, train_reranker
 from rerank.training import fit_max_length
 

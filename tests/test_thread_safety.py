@@ -124,6 +124,6 @@ def test_bertsim_scores_are_thread_safe_from_training_mode(
         expected = [model.score(q, texts) for q in queries]
         model.train()
         with ThreadPoolExecutor(max_workers=THREADS) as pool:
-            got = list(pool.map(lambda i: model.score(queries[i], texts), tasks))
+            got = list(pool.map(lambda i, m=model: m.score(queries[i], texts), tasks))
         for i, scores in zip(tasks, got):
             np.testing.assert_allclose(scores, expected[i], atol=1e-6, err_msg=f"trial {trial}")

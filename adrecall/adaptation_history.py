@@ -1,6 +1,6 @@
 """The record of domain-adaptation steps a model folder went through (``domain_adapt.json``).
 
-Written by extend-vocab, pretrain and distill; read by them (to carry the record forward) and
+Written by extend-vocab, pretrain and distill, carried over by train-encoder; read by them and
 by BertSim training, which gives the embedding rows a vocabulary extension added their own
 learning rate.
 """
@@ -8,6 +8,8 @@ learning rate.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 HISTORY_FILE = "domain_adapt.json"
@@ -30,3 +32,17 @@ def added_vocab_start(model_dir: str | Path) -> int | None:
         ):
             return int(step["old_vocab_size"])
     return None
+
+
+def write_history(out: str | Path, source: str | Path, step: dict) -> None:
+    """Write ``out/domain_adapt.json``: the source's steps plus ``step``."""
+    steps = read_history(source) + [step]
+    tmp = Path(out) / (HISTORY_FILE + ".tmp")
+    tmp.write_text(json.dumps({"steps": steps}, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, Path(out) / HISTORY_FILE)
+
+
+def copy_history(source: str | Path, out: str | Path) -> None:
+    """Carry ``source``'s record over to a model trained from it (nothing when it has none)."""
+    if (Path(source) / HISTORY_FILE).is_file():
+        shutil.copyfile(Path(source) / HISTORY_FILE, Path(out) / HISTORY_FILE)

@@ -9,6 +9,7 @@ fuses with them at search time, BertSim training picks ``w`` with them on dev pa
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -68,8 +69,11 @@ def choose_weight(
     return best, values
 
 
-def check_weight(weight: float) -> float:
-    """``weight`` if it is a number in [0, 1]."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+def check_weight(weight: object) -> float:
+    """``weight`` as a float if it is a real number in [0, 1]; a non-number is a TypeError."""
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+        raise TypeError(f"fusion weight must be a number in [0, 1], got {type(weight).__name__} "
+                        f"{weight!r}")
+    if not 0 <= float(weight) <= 1:
         raise ValueError(f"fusion weight must be a number in [0, 1], got {weight!r}")
     return float(weight)

@@ -16,12 +16,11 @@ file (:func:`begin_output`) and writes the manifest with every file's checksum a
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from adrecall.adaptation_history import HISTORY_FILE, write_history
 from adrecall.folders import (
     ADAPTED_MODEL,
     MANIFEST_FILE,
@@ -37,7 +36,6 @@ from adrecall.model_loading import (
 )
 from adrecall.resume_checkpoint import CHECKPOINT_NAMES
 
-HISTORY_FILE = "domain_adapt.json"
 MLM_HEAD_FILE = "mlm_head.safetensors"
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -153,19 +151,3 @@ def save_encoder(model: Any, tokenizer: Any, enc_dir: Path) -> None:
 def _is_wordpiece(tokenizer: Any) -> bool:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     return backend is not None and type(backend.model).__name__ == "WordPiece"
-
-
-def read_history(model_dir: Path) -> list[dict]:
-    """The steps recorded in ``model_dir/domain_adapt.json`` (empty for an untouched model)."""
-    path = Path(model_dir) / HISTORY_FILE
-    if not path.is_file():
-        return []
-    return list(json.loads(path.read_text(encoding="utf-8")).get("steps", []))
-
-
-def write_history(out: Path, source: Path, step: dict) -> None:
-    """Write ``out/domain_adapt.json``: the source's steps plus ``step``."""
-    steps = read_history(source) + [step]
-    tmp = out / (HISTORY_FILE + ".tmp")
-    tmp.write_text(json.dumps({"steps": steps}, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, out / HISTORY_FILE)

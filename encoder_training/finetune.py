@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from adrecall.adaptation_history import copy_history
 from adrecall.folders import ENCODER, check_out, mark_unfinished, prepare_out, write_manifest
 from adrecall.hard_negatives import text_key
 from adrecall.model_loading import load_sentence_transformer
@@ -209,6 +210,7 @@ def train_encoder(
     prepare_out(out, ENCODER, overwrite=overwrite, inputs=inputs)
     mark_unfinished(out, ENCODER)
     st_model.save(str(out))
+    copy_history(model_dir, out)  # BertSim from this encoder still knows the added vocabulary
     if not config.keep_checkpoints:
         shutil.rmtree(checkpoints, ignore_errors=True)
     summary = TrainEncoderSummary(

@@ -19,12 +19,14 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from adrecall.checksums import file_sha256
+from adrecall.models import resolve_model_dir
 from index_build.ad_source import AdSource
 from index_build.checkpoint import (
     check_checkpoint,
     clean_up_checkpoint_leftovers,
     open_checkpoint,
     remove_checkpoint,
+    set_checkpoint_aside,
 )
 from index_build.shards import (
     ShardInfo,
@@ -112,7 +114,8 @@ def build_index(
     if whiten_dim is not None and not whiten:
         raise ValueError("whiten_dim is set but whiten is off; pass --whiten with --whiten-dim")
     out = Path(out).resolve() if Path(out).is_symlink() else Path(out)
-    check_index_out(out)
+    model_dir = model.model_dir if isinstance(model, Encoder) else resolve_model_dir(model)
+    check_index_out(out, (model_dir,))
     check_checkpoint(out, resume)
     source = AdSource(Path(ads), id_column, text_column)
     count = source.scan()
@@ -140,7 +143,8 @@ def build_index(
     if whiten:
         sample = _training_sample(checkpoint, shards, whiten_sample)
         whitening = fit_whitening(sample, whiten_dim)
-    with staged_index_dir(out) as staging:
+    aside: list[Path | None] = []
+    with staged_index_dir(out, after_swap=lambda: aside.append(set_checkpoint_aside(out))) as staging:
         index = _assemble_index(spec, encoder.dimension, checkpoint, shards, whitening)
         faiss.write_index(index, str(staging / INDEX_FILE))
         fs_step(f"wrote {staging / INDEX_FILE}")
@@ -172,7 +176,7 @@ def build_index(
                 sources={str(source.path.resolve()): source_sha},
             ),
         )
-    remove_checkpoint(out)
+    remove_checkpoint(out, aside[0] if aside else None)
     seconds = time.perf_counter() - started
     return BuildSummary(
         out=str(out),

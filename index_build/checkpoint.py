@@ -85,15 +85,25 @@ def open_checkpoint(out: Path, state: dict[str, Any], resume: bool) -> Path:
     return directory
 
 
-def remove_checkpoint(out: Path) -> None:
-    """Delete the checkpoint once the index is safely in place."""
+def set_checkpoint_aside(out: Path) -> Path | None:
+    """Rename the checkpoint to a hidden name (one step, right after the new index is swapped
+    in), so a kill while old files are deleted never leaves ``<out>.partial`` behind; returns
+    where it went (``None`` when there was none)."""
     directory = checkpoint_dir(out)
     if not _is_checkpoint(directory):
-        return
+        return None
     aside = hidden_sibling(out, _ASIDE)
     os.rename(directory, aside)
     fs_step(f"renamed {directory} to {aside}")
-    discard_folder(aside, last=STATE_FILE)
+    return aside
+
+
+def remove_checkpoint(out: Path, aside: Path | None = None) -> None:
+    """Delete the checkpoint once the index is safely in place (``aside``: where
+    :func:`set_checkpoint_aside` put it; otherwise it is set aside first)."""
+    aside = aside or set_checkpoint_aside(out)
+    if aside is not None and aside.exists():
+        discard_folder(aside, last=STATE_FILE)
 
 
 def clean_up_checkpoint_leftovers(out: Path) -> None:

@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         from retrieval.retriever import Retriever
 
         # refuse a bad --out before the index's model loads (train_reranker checks it again)
-        check_out(args.out, BERTSIM, overwrite=True, keep=CHECKPOINT_NAMES)
+        check_out(args.out, BERTSIM, overwrite=True, keep=CHECKPOINT_NAMES, inputs=(args.index,))
         first_stage = Retriever.load(args.index)
     result = train_reranker(args.train, args.out, dev=args.dev, config=config, pair_format=fmt,
                             first_stage=first_stage)

@@ -8,6 +8,7 @@ texts)`` for first-stage scores of judged pairs, and ``describe()`` for the mani
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,6 +19,8 @@ from rerank.config import TrainConfig
 from rerank.metrics import evaluate_scores
 from rerank.negatives import AddedNegatives, add_negatives
 from rerank.pairs import LabelledPairs
+
+logger = logging.getLogger(__name__)
 
 
 class FirstStage(Protocol):
@@ -69,8 +72,13 @@ def fusion_on_dev(
         return float(evaluate_scores(dev.queries, scores, dev.labels)["ndcg@10"])
 
     weight, by_weight = choose_weight(dev.queries, first, rerank_scores, ndcg)
+    flat = len(set(by_weight.values())) == 1
+    if flat:
+        logger.warning("every fusion weight scores the same dev nDCG@10 (dev has one judged "
+                       "candidate per query?); the stored weight %s is no choice", weight)
     return {
         "weight": weight,
+        "flat": flat,
         "chosen_on": "dev nDCG@10 over each dev query's judged candidates",
         "dev_ndcg@10_by_weight": {f"{w:g}": round(v, 5) for w, v in by_weight.items()},
         "first_stage": first_stage.describe(),

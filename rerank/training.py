@@ -171,7 +171,9 @@ def train_reranker(
     }
     model_dir = resolve_model_dir(config.model)
     checkpoint = prepare_resumable_out(
-        out_dir, BERTSIM, fingerprint, overwrite=config.overwrite, inputs=(model_dir,)
+        out_dir, BERTSIM, fingerprint, overwrite=config.overwrite,
+        inputs=(model_dir, *([fingerprint["first_stage"]["index"]]
+                             if (fingerprint["first_stage"] or {}).get("index") else [])),
     )
     negatives = training_negatives(train_pairs, first_stage, config)
     train_pairs = negatives.pairs

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
-from retrieval.retriever import Hit, Retriever
+from retrieval.retriever import Hit, Retriever, fusion_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +55,7 @@ def _load_retriever(args: argparse.Namespace) -> Retriever:
         from rerank import BertSim  # the command line may join the packages; the API does not
 
         reranker = BertSim.load(args.reranker)
+    fusion_settings(args.fusion, args.fusion_weight, reranker)  # before the index and model load
     return Retriever.load(args.index, model=args.model, reranker=reranker, candidates=args.candidates,
                           fusion=args.fusion, fusion_weight=args.fusion_weight)
 

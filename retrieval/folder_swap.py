@@ -83,16 +83,22 @@ def remove_folder(folder: Path, last: str | None = None) -> None:
     fs_step(f"removed {folder}")
 
 
-def swap_into_place(staged: Path, path: Path) -> None:
+def swap_into_place(
+    staged: Path, path: Path, after_swap: Callable[[], None] | None = None
+) -> None:
     """Move the complete folder ``staged`` to ``path`` and delete the folder it replaces.
 
     The files are flushed to disk first; see :func:`discard_folder` for the old folder.
+    ``after_swap`` runs as soon as ``path`` holds the new folder, before the many steps of
+    deleting the old one (a build sets its checkpoint aside there).
     """
     _fsync_folder(staged)
     if not path.exists():
         os.rename(staged, path)
         fs_step(f"renamed {staged} to {path}")
         _fsync(path.parent)
+        if after_swap is not None:
+            after_swap()
         return
     if _exchange(staged, path):
         fs_step(f"exchanged {staged} and {path}")
@@ -104,6 +110,8 @@ def swap_into_place(staged: Path, path: Path) -> None:
         os.rename(staged, path)
         fs_step(f"renamed {staged} to {path}")
     _fsync(path.parent)
+    if after_swap is not None:
+        after_swap()
     discard_folder(retired)
 
 

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -115,13 +115,14 @@ class Manifest:
 _OPTIONAL = {"search_params", "whitening", "wobert", "sources", "files", "format_version", "kind"}
 
 
-def check_index_out(out: Path) -> None:
+def check_index_out(out: Path, inputs: tuple[Path, ...] = ()) -> None:
     """Refuse an ``out`` that a build may not write, before any work starts.
 
     ``out`` must be absent, empty or an adrecall index (:func:`adrecall.folders.check_out`),
-    and the folder holding it must be writable too: the new index is staged beside ``out``.
+    apart from ``inputs`` (the model: an index inside it would change its weight hash), and the
+    folder holding it must be writable too: the new index is staged beside ``out``.
     """
-    check_out(out, INDEX, overwrite=True)
+    check_out(out, INDEX, overwrite=True, inputs=inputs)
     if not out.exists():
         return  # check_out probed the nearest folder above it
     try:
@@ -160,8 +161,11 @@ def _foreign_entries(folder: Path) -> list[str]:
 
 
 @contextmanager
-def staged_index_dir(out: str | Path) -> Iterator[Path]:
-    """Yield an empty hidden directory beside ``out``; on success it is swapped in for ``out``.
+def staged_index_dir(
+    out: str | Path, after_swap: Callable[[], None] | None = None
+) -> Iterator[Path]:
+    """Yield an empty hidden directory beside ``out``; on success it is swapped in for ``out``
+    (``after_swap`` runs right after the swap: see :func:`swap_into_place`).
 
     The caller writes every file (ending with :func:`write_manifest`). If the body raises, or
     ``out`` can no longer be replaced, the staged directory is removed and ``out`` is left
@@ -180,7 +184,7 @@ def staged_index_dir(out: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    swap_into_place(staging, out)
+    swap_into_place(staging, out, after_swap)
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

@@ -97,8 +97,8 @@ class Retriever:
         self.reranker = reranker
         self.candidates = check_count("candidates", candidates)
         self.whitening = whitening
-        self.fusion, self.fusion_weight = _fusion_settings(fusion, fusion_weight, reranker)
-        self.source = None if source is None else str(source)
+        self.fusion, self.fusion_weight = fusion_settings(fusion, fusion_weight, reranker)
+        self.source = None if source is None else str(Path(source).resolve())
         ids = ads.column("faiss_id").to_numpy()
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
@@ -177,6 +177,7 @@ class Retriever:
     def score_pairs(self, queries: list[str], texts: list[str], *, batch_size: int = 128) -> np.ndarray:
         """First-stage scores of arbitrary (query, text) pairs: the inner product the index
         would give the text as an ad (whitened when the index is), e.g. for judged pairs."""
+        queries, texts = check_texts(queries, "query"), check_texts(texts)  # no dict, no chars
         if len(queries) != len(texts):
             raise ValueError(f"{len(queries)} queries but {len(texts)} texts; give one per pair")
         if not queries:
@@ -254,10 +255,11 @@ class Retriever:
         return hits
 
 
-def _fusion_settings(
+def fusion_settings(
     fusion: str, weight: float | None, reranker: Reranker | None
 ) -> tuple[str, float | None]:
-    """The checked fusion mode and the weight it uses (``None`` for rerank order alone)."""
+    """The checked fusion mode and the weight it uses (``None`` for rerank order alone); the
+    command line calls it before the index loads, so a bad choice fails fast."""
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
     if fusion == "rerank":

@@ -4,6 +4,7 @@ in a fresh subprocess starts in about a second."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,7 @@ class HashEncoder(Encoder):
     def __init__(self, normalize_text: bool = True) -> None:  # no model, on purpose
         self.normalize_text = normalize_text
         self.label = "hash"
+        self.model_dir = Path(__file__)  # "the model" a build must not write into
 
     def encode_batch(
         self, texts: str | list[str], *, batch_size: int = 128, normalize: bool = True

@@ -337,6 +337,8 @@ def _kill_at_every_step(tmp_path: Path, swap: str, first_step: int = 1) -> list[
         assert count in (12, 20), killed_at
         assert not (swapped and count == 12), f"the old index came back after {killed_at}"
         swapped = count == 20
+        if any(f"{out.name}.partial to" in s for s in steps):  # the checkpoint was set aside
+            assert not (work / f"{out.name}.partial").exists(), f"checkpoint left: {killed_at}"
         _build(new_ads, out, resume=True)
         assert os.listdir(work) == ["idx"], f"leftovers after {killed_at}: {os.listdir(work)}"
         assert _loaded_count(out) == 20
@@ -350,7 +352,9 @@ def test_build_killed_at_any_step_leaves_a_loadable_index_and_the_next_build_cle
     tmp_path: Path,
 ) -> None:
     steps = _kill_at_every_step(tmp_path, "exchange")
-    assert any("exchanged" in s for s in steps), steps
+    swap = next(i for i, s in enumerate(steps) if "exchanged" in s)
+    # the checkpoint goes aside in the very next step, before the old index's files go
+    assert "idx.partial to" in steps[swap + 1], steps[swap:swap + 3]
     assert len(steps) > 25, steps  # checkpoint, 2 chunks of shards, staging, swap, removals
 
 
@@ -364,3 +368,20 @@ def test_two_rename_fallback_killed_in_its_gap_is_put_back_by_the_next_build(
     steps = _kill_at_every_step(tmp_path, "two-renames", first_step=16)
     assert steps[0].startswith(f"{KILL_AT_STEP_ENV}: killed after step 16: created"), steps[0]
     assert any(".idx.old-" in s for s in steps), steps
+
+
+def test_out_inside_the_model_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An index inside its own model folder would change the model's weight hash (whitening.npz
+    is hashed as weights), leaving an index that can never be searched."""
+    from encoder_training.tiny_model import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "model")
+    ads = _ads(tmp_path, 12)
+    capsys.readouterr()  # the tiny model's own save messages
+    assert main(["build", "--ads", str(ads), "--model", str(model), "--out",
+                 str(model / "idx"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "sits inside the input" in error, error
+    assert not (model / "idx").exists()

@@ -208,6 +208,23 @@ def test_train_encoder_mnrl_with_hard_negatives_saves_a_loadable_model(
     assert not (tmp_path / "tuned.checkpoints").exists()
 
 
+def test_train_encoder_keeps_the_vocabulary_extension_record(tiny_model: Path, tmp_path: Path) -> None:
+    """extend-vocab → train-encoder → train-reranker: BertSim reads the added rows' start from
+    the encoder folder, so train-encoder must carry the record over."""
+    import shutil
+
+    from adrecall.adaptation_history import added_vocab_start, write_history
+
+    extended = tmp_path / "extended"
+    shutil.copytree(tiny_model, extended)
+    write_history(extended, tmp_path / "none",
+                  {"step": "extend-vocab", "old_vocab_size": 30, "new_vocab_size": 40})
+    config = TrainEncoderConfig(loss="cosent", batch_size=4, max_steps=1, dev_fraction=0.4)
+    train_encoder(_labelled(), tmp_path / "tuned", model=extended, config=config,
+                  show_progress=False)
+    assert added_vocab_start(tmp_path / "tuned") == 30
+
+
 @pytest.mark.slow
 def test_train_encoder_command_cosent(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     pairs = _labelled()

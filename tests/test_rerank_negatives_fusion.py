@@ -3,6 +3,8 @@ rerank scores (pure functions; hand-made cases)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,30 @@ def test_mined_negatives_without_a_first_stage_are_refused(tiny_model_dir, tmp_p
     assert not (tmp_path / "out").exists()  # refused before anything was written
     with pytest.raises(ValueError, match="mining_candidates"):
         TrainConfig(mined_negatives=40, mining_candidates=30)
+
+
+def test_fusion_weight_takes_any_real_number_and_refuses_other_types() -> None:
+    from adrecall.score_fusion import check_weight
+
+    assert check_weight(np.float32(0.5)) == 0.5 and check_weight(1) == 1.0
+    for bad in ("0.5", None, True):
+        with pytest.raises(TypeError, match="fusion weight"):
+            check_weight(bad)
+    with pytest.raises(ValueError, match="fusion weight"):
+        check_weight(-0.1)
+
+
+def test_train_reranker_out_inside_its_index_is_refused_before_loading(
+    tmp_path, capsys  # type: ignore[no-untyped-def]
+) -> None:
+    from adrecall.cli import main
+
+    index = tmp_path / "idx"
+    index.mkdir()
+    train = tmp_path / "train.csv"
+    train.write_text("query,text,label\nred shoes,red shoe sale,2\n", encoding="utf-8")
+    status = main(["train-reranker", "--train", str(train), "--index", str(index),
+                   "--out", str(index / "bertsim"), "--quiet"])
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1 and "sits inside the input" in error, error
+    assert os.listdir(index) == []

@@ -147,3 +147,18 @@ def test_early_stop_after_patience_evaluations_without_improvement(
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert manifest["training"]["stopped_early"] is True
     assert manifest["training"]["best_step"] == 2
+
+
+def test_copy_history_carries_the_added_vocabulary_to_a_trained_encoder(tmp_path: Path) -> None:
+    """extend-vocab → train-encoder → train-reranker: the encoder folder keeps the record, so
+    BertSim still gives the added rows their own rate."""
+    from adrecall.adaptation_history import copy_history, write_history
+
+    extended, encoder = tmp_path / "extended", tmp_path / "encoder"
+    extended.mkdir(), encoder.mkdir()
+    write_history(extended, tmp_path / "none",
+                  {"step": "extend-vocab", "old_vocab_size": 100, "new_vocab_size": 150})
+    copy_history(extended, encoder)
+    assert added_vocab_start(encoder) == 100
+    copy_history(tmp_path / "none", tmp_path / "other")  # no record: nothing to carry
+    assert not (tmp_path / "other").exists()

@@ -224,3 +224,11 @@ def test_score_pairs_is_what_the_index_scores(flat: Retriever) -> None:
     hits = flat.search("cheap flights to Tokyo", k=5)
     scores = flat.score_pairs(["cheap flights to Tokyo"] * 5, [h.text for h in hits])
     assert scores == pytest.approx([h.dense_score for h in hits], abs=1e-5)
+
+
+def test_score_pairs_refuses_what_search_refuses(flat: Retriever) -> None:
+    with pytest.raises(TypeError, match="dict"):
+        flat.score_pairs({"a": 1}, ["x"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="2 queries but 1 texts"):
+        flat.score_pairs(["red shoes", "blue car"], ["shoe sale"])
+    assert flat.score_pairs("red shoes", "shoe sale").shape == (1,)  # a string is one pair

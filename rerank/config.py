@@ -29,7 +29,9 @@ class TrainConfig:
     batch_size: int = 32
     max_length: int | None = None
     """Tokens per pair; ``None`` takes it from the training data (see ``MAX_LENGTH_QUANTILE``)."""
-    encoder_lr: float = 1e-5
+    encoder_lr: float = 5e-5
+    """Measured (benchmarks/results/rerank_sweep_stsb.md): 1e-5, the origin notes' rate, leaves
+    a MiniLM-sized BertSim undertrained in 1-3 CPU epochs."""
     head_lr_factor: float = 10.0
     new_vocab_lr_factor: float = 10.0
     """Embedding rows that a vocabulary extension added learn at this × ``encoder_lr``."""

@@ -114,7 +114,7 @@ def build_index(
     if whiten_dim is not None and not whiten:
         raise ValueError("whiten_dim is set but whiten is off; pass --whiten with --whiten-dim")
     out = Path(out).resolve() if Path(out).is_symlink() else Path(out)
-    model_dir = model.model_dir if isinstance(model, Encoder) else resolve_model_dir(model)
+    model_dir = model.model_dir if hasattr(model, "model_dir") else resolve_model_dir(model)
     check_index_out(out, (model_dir,))
     check_checkpoint(out, resume)
     source = AdSource(Path(ads), id_column, text_column)

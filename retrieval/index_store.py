@@ -31,6 +31,7 @@ import faiss
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from adrecall import folders
 from adrecall.checksums import file_sha256
 from adrecall.folders import INDEX, MANIFEST_FILE, FolderError, check_out, folder_kind
 from retrieval.faiss_index import METRIC, factory_structure, index_structure, metric_name
@@ -208,21 +209,17 @@ def read_manifest(path: str | Path) -> Manifest:
 
 
 def verify_files(path: str | Path, manifest: Manifest) -> None:
-    """Refuse an index whose files are missing or differ from their recorded checksums."""
+    """Refuse an index whose files are missing or differ from their recorded checksums
+    (:func:`adrecall.folders.verify_files`, raised as :class:`IndexFormatError`)."""
     path = Path(path)
     required = [INDEX_FILE, ADS_FILE] + ([WHITENING_FILE] if manifest.whitening else [])
     for name in required:
         if name not in manifest.files:
             raise IndexFormatError(f"{path}: manifest records no checksum for {name}; rebuild")
-    for name, expected in manifest.files.items():
-        file = path / name
-        if not file.is_file():
-            raise IndexFormatError(f"{path}: {name} is missing; rebuild the index")
-        if file_sha256(file) != expected:
-            raise IndexFormatError(
-                f"{path}: {name} fails its checksum (corrupted or changed since the build); "
-                "rebuild the index"
-            )
+    try:
+        folders.verify_files(path, manifest.files, "rebuild the index")
+    except FolderError as exc:
+        raise IndexFormatError(str(exc)) from exc
 
 
 @dataclass

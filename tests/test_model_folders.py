@@ -34,12 +34,8 @@ KIND_OF = {"train-reranker": BERTSIM, "train-encoder": ENCODER, "extend-vocab": 
 
 
 @pytest.fixture(autouse=True)
-def one_thread():  # type: ignore[no-untyped-def]
-    """Tiny matrices on a shared 2-core machine: one thread is much faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(torch_one_thread):  # type: ignore[no-untyped-def]
+    """Tiny matrices on a shared 2-core machine: see conftest's torch_one_thread."""
 
 
 @pytest.fixture(scope="module")

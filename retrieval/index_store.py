@@ -84,6 +84,8 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     kind: str = INDEX
     """What the folder is (:mod:`adrecall.folders`); manifests from before this field lack it."""
+    adrecall_version: str | None = None
+    """The adrecall that wrote the index (set by :func:`write_manifest`; older manifests lack it)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -113,7 +115,23 @@ class Manifest:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-_OPTIONAL = {"search_params", "whitening", "wobert", "sources", "files", "format_version", "kind"}
+_OPTIONAL = {
+    "search_params", "whitening", "wobert", "sources", "files", "format_version", "kind",
+    "adrecall_version",
+}
+
+
+def adrecall_version() -> str:
+    """The installed adrecall's version; ``adrecall.__version__`` when it is not installed
+    (run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("adrecall")
+    except PackageNotFoundError:
+        from adrecall import __version__
+
+        return __version__
 
 
 def check_index_out(out: Path, inputs: tuple[Path, ...] = ()) -> None:
@@ -189,7 +207,9 @@ def staged_index_dir(
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
-    """Record the checksum of every file in ``directory`` and write the manifest last."""
+    """Record the checksum of every file in ``directory`` and the adrecall version, and write the
+    manifest last."""
+    manifest.adrecall_version = adrecall_version()
     manifest.files = {
         p.name: file_sha256(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST_FILE
     }

@@ -48,6 +48,27 @@ def test_corrupted_file_is_refused(copy_of: Path, encoder: Encoder, name: str) -
         Retriever.load(copy_of, model=encoder)
 
 
+def test_manifest_records_the_adrecall_version(
+    index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata
+
+    import adrecall
+    from retrieval.index_store import adrecall_version, read_manifest
+
+    installed = importlib.metadata.version("adrecall")
+    assert installed == adrecall.__version__
+    written = json.loads((index_dir / MANIFEST_FILE).read_text())
+    assert written["adrecall_version"] == installed
+    assert read_manifest(index_dir).adrecall_version == installed
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert adrecall_version() == adrecall.__version__  # a source tree without an install
+
+
 def test_missing_file_is_refused(copy_of: Path, encoder: Encoder) -> None:
     (copy_of / ADS_FILE).unlink()
     with pytest.raises(IndexFormatError, match="ads.parquet is missing"):

@@ -127,18 +127,16 @@ def distill(
     """
     from tqdm.auto import tqdm
 
+    from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
     from domain_adapt import model_io
     from domain_adapt.training_utils import (
         LossLog,
         batch_rows,
-        linear_schedule,
         optimizer_step,
         parameter_groups,
         restore_checkpoint,
         save_checkpoint,
-        set_lr,
         start_run,
-        warmup_steps,
     )
 
     config = config or DistillConfig()
@@ -200,7 +198,7 @@ def distill(
     while step < total_steps:
         rows = batch_rows(step, steps_per_epoch, len(train_texts), config.batch_size, config.seed)
         features = _features(tokenizer_module, [train_texts[r] for r in rows])
-        lr = set_lr(optimizer, linear_schedule(step, total_steps, warmup))
+        lr = set_lr(optimizer, lr_multiplier(step + 1, total_steps, warmup))
         with autocast(config.precision):
             predicted = student(features)
         loss = nn.functional.mse_loss(predicted.float(), targets[torch.from_numpy(rows)])

@@ -181,18 +181,16 @@ def pretrain(
     """
     from tqdm.auto import tqdm
 
+    from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
     from domain_adapt import model_io
     from domain_adapt.training_utils import (
         LossLog,
         batch_rows,
-        linear_schedule,
         optimizer_step,
         parameter_groups,
         restore_checkpoint,
         save_checkpoint,
-        set_lr,
         start_run,
-        warmup_steps,
     )
     from domain_adapt.whole_word_masking import WholeWordMaskCollator, encode_for_mlm
 
@@ -248,7 +246,7 @@ def pretrain(
         rows = batch_rows(step, steps_per_epoch, len(train_examples), config.batch_size, config.seed)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         batch = collator([train_examples[r] for r in rows], generator)
-        lr = set_lr(optimizer, linear_schedule(step, total_steps, warmup))
+        lr = set_lr(optimizer, lr_multiplier(step + 1, total_steps, warmup))
         with autocast(config.precision):
             loss = masked_lm_loss(mlm, batch)
         value = optimizer_step(loss, mlm, optimizer, config.max_grad_norm)

@@ -1,11 +1,11 @@
 """Pieces shared by pre-training and distillation: the start of a run (:func:`start_run`:
 corpus, held-out split, fingerprint, output folder and the checkpoint to resume), the batch
-order, the optimiser step, learning-rate schedule and parameter groups, the loss history
-(:class:`LossLog`), and the resume checkpoint (safetensors + JSON, never pickle)."""
+order, the optimiser step and parameter groups, the loss history (:class:`LossLog`), and the
+resume checkpoint (safetensors + JSON, never pickle). The learning-rate schedule is
+:mod:`adrecall.lr_schedule`."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -89,18 +89,6 @@ def split_heldout(
     return train, [texts[i] for i in sorted(held)]
 
 
-def linear_schedule(step: int, total: int, warmup: int) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then linear decay to 0."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
-
-
-def warmup_steps(total: int, ratio: float) -> int:
-    """Number of warm-up steps for ``ratio`` of ``total`` steps."""
-    return math.ceil(total * ratio)
-
-
 def parameter_groups(model: nn.Module, weight_decay: float, lr: float) -> list[dict]:
     """AdamW groups: weight decay on weight matrices, none on biases and LayerNorm weights."""
     decay, no_decay = [], []
@@ -117,13 +105,6 @@ def parameter_groups(model: nn.Module, weight_decay: float, lr: float) -> list[d
         {"params": decay, "weight_decay": weight_decay, "lr": lr, "base_lr": lr},
         {"params": no_decay, "weight_decay": 0.0, "lr": lr, "base_lr": lr},
     ]
-
-
-def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:
-    """Set every group's lr to ``base_lr × factor``; returns the first group's lr."""
-    for group in optimizer.param_groups:
-        group["lr"] = group["base_lr"] * factor
-    return float(optimizer.param_groups[0]["lr"])
 
 
 def save_checkpoint(

@@ -26,6 +26,7 @@ import torch
 
 from adrecall.adaptation_history import added_vocab_start
 from adrecall.folders import BERTSIM
+from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.precision import autocast
 from adrecall.resume_checkpoint import prepare_resumable_out, remove_checkpoints
@@ -128,17 +129,6 @@ def build_optimizer(
     return RowRateAdamW(groups, lr=config.encoder_lr)
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up to 1 over ``warmup_steps``, then linear decay to 0 at ``total_steps``.
-
-    ``step`` counts from 1 (the step about to be taken), so the first step already learns.
-    """
-    if warmup_steps and step <= warmup_steps:
-        return step / warmup_steps
-    remaining = total_steps - warmup_steps
-    return max(0.0, (total_steps - step) / remaining) if remaining > 0 else 1.0
-
-
 def train_reranker(
     train: str | Path | LabelledPairs,
     out_dir: str | Path,
@@ -194,7 +184,7 @@ def train_reranker(
     optimizer = build_optimizer(model, config, new_rows_from)
     steps_per_epoch = math.ceil(len(train_pairs) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    warmup_steps = math.ceil(config.warmup_ratio * total_steps)
+    warmup = warmup_steps(total_steps, config.warmup_ratio)
 
     state = {
         "fingerprint": fingerprint,
@@ -230,7 +220,7 @@ def train_reranker(
         },
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps,
-        "warmup_steps": warmup_steps,
+        "warmup_steps": warmup,
         "max_length": model.max_length,
         "max_length_rule": (
             "set" if config.max_length is not None
@@ -297,9 +287,7 @@ def train_reranker(
         for b in range(first, steps_per_epoch):
             rows = order[b * config.batch_size : (b + 1) * config.batch_size]
             step = state["global_step"] + 1
-            factor = lr_factor(step, total_steps, warmup_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = group["base_lr"] * factor
+            set_lr(optimizer, lr_multiplier(step, total_steps, warmup))
             batch = model.collate(encoded, rows)
             with autocast(config.precision):
                 pred = model(**batch)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from rerank import (
     read_pairs,
     train_reranker,
 )
-from rerank.training import lr_factor
 
 PRODUCTS = ["shoes", "car", "phone", "insurance", "loan", "hotel", "pizza", "shirt", "bike"]
 
@@ -117,13 +115,6 @@ def test_head_learning_rate_is_ten_times_encoder(tiny_model_dir: Path, tmp_path:
     for lrs in seen:
         assert lrs["head"] == pytest.approx(10 * lrs["encoder"])
     assert seen[0]["encoder"] > 0  # the first step learns (warm-up counts from step 1)
-
-
-def test_lr_schedule_warms_up_then_decays() -> None:
-    factors = [lr_factor(s, 10, 2) for s in range(1, 11)]
-    assert factors[:2] == [0.5, 1.0]
-    assert factors[-1] == 0.0
-    assert all(a >= b for a, b in itertools.pairwise(factors[1:]))
 
 
 def test_dev_metrics_and_best_epoch_in_manifest(tiny_model_dir: Path, tmp_path: Path) -> None:

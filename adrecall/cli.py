@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "rerank.commands",
     "encoder_training.commands",
     "domain_adapt.commands",
+    "adrecall.info_command",
 )
 
 

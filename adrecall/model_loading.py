@@ -6,7 +6,9 @@ in a sub-folder). Every loader first passes :func:`check_model_folder`: a folder
 (with its manifest) must match its recorded checksums, and weights are read from safetensors
 only (a folder holding only pickled weights is refused; nothing is ever unpickled). A tokenizer
 whose config carries the WoBERT flag (:mod:`adrecall.wobert`) gets WoBERT pre-tokenisation
-wherever it is loaded: retrieval, BertSim, encoder training, domain adaptation.
+wherever it is loaded: retrieval, BertSim, encoder training, domain adaptation. Every load is
+local only (``local_files_only=True``): a model is a directory, and a path that does not exist
+is an error, never a download from the Hugging Face Hub.
 """
 
 from __future__ import annotations
@@ -135,10 +137,10 @@ def load_hf_encoder(enc_dir: Path, with_pooler: bool, *, pooler_required: bool =
     from transformers import AutoConfig, AutoModel
 
     check_model_folder(enc_dir)
-    config = AutoConfig.from_pretrained(str(enc_dir))
+    config = AutoConfig.from_pretrained(str(enc_dir), local_files_only=True)
     with quiet_transformers():
         encoder = AutoModel.from_pretrained(
-            str(enc_dir), use_safetensors=True,
+            str(enc_dir), use_safetensors=True, local_files_only=True,
             **pooler_kwargs(config, with_pooler, required=pooler_required),
         )
     with torch.no_grad():
@@ -152,7 +154,7 @@ def load_tokenizer(model_dir: str | Path) -> Any:
     from transformers import AutoTokenizer
 
     check_model_folder(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir(model_dir)))
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir(model_dir)), local_files_only=True)
     maybe_enable_wobert(tokenizer)
     return tokenizer
 
@@ -165,13 +167,21 @@ def load_sentence_transformer(model_dir: str | Path) -> Any:
 
     check_model_folder(model_dir)
     safe_only = {"use_safetensors": True}  # never transformers' pickle fallback
+    local = {"local_files_only": True}
     with quiet_transformers():
         if is_sentence_transformers_dir(model_dir):
-            model = SentenceTransformer(str(model_dir), device="cpu", model_kwargs=safe_only)
+            model = SentenceTransformer(
+                str(model_dir), device="cpu", local_files_only=True, model_kwargs=safe_only
+            )
         else:
-            transformer = Transformer(str(model_dir), model_kwargs=safe_only)
+            transformer = Transformer(
+                str(model_dir), model_kwargs={**safe_only, **local}, processor_kwargs=local,
+                config_kwargs=local,
+            )
             pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-            model = SentenceTransformer(modules=[transformer, pooling], device="cpu")
+            model = SentenceTransformer(
+                modules=[transformer, pooling], device="cpu", local_files_only=True
+            )
     first = model[0] if len(model) else None
     if first is None or getattr(first, "tokenizer", None) is None:
         raise ValueError(f"{model_dir}: the first module has no tokenizer; not a text encoder")

@@ -321,7 +321,7 @@ def _save_student(student: Student, normalized: bool, projection: str, out_dir: 
         modules.append(Normalize())
     elif normalized:
         modules.append(Normalize())
-    model = SentenceTransformer(modules=modules, device="cpu")
+    model = SentenceTransformer(modules=modules, device="cpu", local_files_only=True)
     with quiet_transformers():
         model.save(str(out_dir))
     return int(model.get_embedding_dimension() or 0)

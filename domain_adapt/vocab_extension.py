@@ -154,7 +154,7 @@ def extend_tokenizer(tokenizer: Any, tokens: Sequence[str]) -> Any:
         vocab_txt = Path(tmp) / "vocab.txt"
         if vocab_txt.exists():
             vocab_txt.unlink()  # rebuilt from tokenizer.json on save
-        new = AutoTokenizer.from_pretrained(tmp)
+        new = AutoTokenizer.from_pretrained(tmp, local_files_only=True)
     if wobert_active(tokenizer) or new.init_kwargs.get(WOBERT_FLAG):
         new.init_kwargs.pop(WOBERT_FLAG, None)
         enable_wobert(new)  # the new word list takes effect

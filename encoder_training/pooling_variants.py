@@ -16,7 +16,6 @@ unless it is switched off, exactly as the encoder does for ads and queries.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,6 @@ import numpy as np
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.textnorm import check_texts, model_text
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model is a local directory, never a download
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 VARIANTS = ("cls", "mean", "first_last_avg", "model")
 VARIANT_LABELS = {

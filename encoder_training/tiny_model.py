@@ -32,7 +32,7 @@ def make_tiny_model(
         raise ValueError(f"hidden_size {hidden_size} must be a multiple of heads {heads}")
     out = Path(out)
     raw = out / "_hf"
-    tokenizer = AutoTokenizer.from_pretrained(str(default_model_dir()))
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -44,9 +44,14 @@ def make_tiny_model(
     )
     BertModel(config).save_pretrained(str(raw))
     tokenizer.save_pretrained(str(raw))
-    transformer = Transformer(str(raw), max_seq_length=max_seq_length)
+    local = {"local_files_only": True}
+    transformer = Transformer(
+        str(raw), max_seq_length=max_seq_length, model_kwargs=local, processor_kwargs=local,
+        config_kwargs=local,
+    )
     model = SentenceTransformer(
-        modules=[transformer, Pooling(hidden_size, pooling_mode=pooling)], device="cpu"
+        modules=[transformer, Pooling(hidden_size, pooling_mode=pooling)], device="cpu",
+        local_files_only=True,
     )
     model.save(str(out))
     for path in sorted(raw.rglob("*"), reverse=True):

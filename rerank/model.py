@@ -212,7 +212,7 @@ class BertSim(nn.Module):
             )
         verify_folder(path)
         pooling = manifest["encoder"]["pooling"]
-        config = AutoConfig.from_pretrained(str(path))
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
         with quiet_transformers():
             encoder = AutoModel.from_config(config, **pooler_kwargs(config, pooling == "pooler"))
         weights = load_file(str(path / "model.safetensors"))

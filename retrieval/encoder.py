@@ -9,7 +9,6 @@ sentence-transformers directory, or a plain Hugging Face BERT directory (mean po
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,6 @@ from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir, weights_sha256
 from adrecall.textnorm import check_texts, model_text
 from adrecall.wobert import wobert_active
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a model is a local directory, never a download
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Labelled ``(query, text, label)`` pairs for encoder training and diagnostics.
 
-Read through :mod:`adrecall.tables` (CSV, TSV, JSONL, Parquet) and checked before any model
-loads; every error names the file, the data row (1-based, header not counted) and the fix.
+Read and checked by :mod:`adrecall.labelled_pairs` (CSV, TSV, JSONL, Parquet) before any
+model loads; every error names the file, the data row (1-based, header not counted) and the fix.
 Labels stay on the data's own scale: a pair is *relevant* when ``label >= threshold``
 (default 1, QBQTC's 0/1/2 convention), and CoSENT only uses their order.
 """
@@ -13,34 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from adrecall.labelled_pairs import PairFormat as PairColumns
 from adrecall.labelled_pairs import (
     PairsError,
-    check_pair_lengths,
-    read_pairs_table,
-    validate_pairs_frame,
+    labelled_pairs_from_lists,
+    read_labelled_pairs,
 )
-from adrecall.tables import TableError, require_columns
 from adrecall.textnorm import model_text
 
-
-@dataclass(frozen=True)
-class PairColumns:
-    """Which table columns hold the query, the ad text and the graded label."""
-
-    query: str = "query"
-    text: str = "text"
-    label: str = "label"
-
-    def __post_init__(self) -> None:
-        names = [self.query, self.text, self.label]
-        if len(set(names)) != 3:
-            raise ValueError(f"query, text and label columns must differ, got {names}")
-
-    @property
-    def names(self) -> list[str]:
-        return [self.query, self.text, self.label]
+__all__ = [
+    "PairColumns", "Pairs", "PairsError", "pairs_from_lists", "read_pairs", "split_by_query",
+]
 
 
 @dataclass
@@ -93,16 +77,12 @@ class Pairs:
 def read_pairs(
     path: str | Path, columns: PairColumns | None = None, *, role: str = "train"
 ) -> Pairs:
-    """Read and validate a pairs table; ``role`` ("train", "dev", "labelled") starts messages."""
-    cols = columns or PairColumns()
-    path = Path(path)
-    try:
-        require_columns(path, cols.names)
-    except TableError as exc:
-        raise PairsError(
-            f"{role} pairs: {exc} (options --query-column/--text-column/--label-column)"
-        ) from exc
-    queries, texts, labels = read_pairs_table(path, cols.names, f"{role} pairs {path}")
+    """Read and validate a pairs table; ``role`` ("train", "dev", "labelled") starts messages.
+
+    ``columns`` is :class:`adrecall.labelled_pairs.PairFormat` (here named ``PairColumns``):
+    the query, text and label columns, positionally, and an optional declared label scale.
+    """
+    queries, texts, labels = read_labelled_pairs(path, columns, role=role)
     return Pairs(queries, texts, labels, str(path))
 
 
@@ -115,10 +95,7 @@ def pairs_from_lists(
     source: str = "<memory>",
 ) -> Pairs:
     """Validate in-memory pairs with the same rules as :func:`read_pairs`."""
-    check_pair_lengths(queries, texts, labels, f"{role} pairs {source}")
-    cols = PairColumns()
-    frame = pd.DataFrame({cols.query: list(queries), cols.text: list(texts), cols.label: list(labels)})
-    q, t, y = validate_pairs_frame(frame, cols.names, f"{role} pairs {source}")
+    q, t, y = labelled_pairs_from_lists(queries, texts, labels, role=role, source=source)
     return Pairs(q, t, y, source)
 
 

@@ -15,45 +15,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from adrecall import labelled_pairs
 from adrecall.checksums import file_sha256
 from adrecall.labelled_pairs import (
-    PairsError,
-    check_pair_lengths,
-    read_pairs_table,
-    validate_pairs_frame,
+    PairsError,  # noqa: F401  (re-exported: rerank.PairsError)
+    labelled_pairs_from_lists,
+    read_labelled_pairs,
 )
-from adrecall.tables import TableError, require_columns
 
 
 @dataclass(frozen=True)
-class PairFormat:
-    """Which columns hold query, text and label, and the scale the labels are declared on."""
+class PairFormat(labelled_pairs.PairFormat):
+    """:class:`adrecall.labelled_pairs.PairFormat` with BertSim's default label scale (0–2),
+    which a reranker's pairs must always declare, and its mapping onto the score scale."""
 
-    query_column: str = "query"
-    text_column: str = "text"
-    label_column: str = "label"
     label_min: float = 0.0
     label_max: float = 2.0
 
     def __post_init__(self) -> None:
-        names = [self.query_column, self.text_column, self.label_column]
-        if len(set(names)) != 3:
-            raise ValueError(f"query, text and label columns must differ, got {names}")
-        if not float(self.label_max) > float(self.label_min):
-            raise ValueError(
-                f"label scale must have label_max > label_min, got "
-                f"{self.label_min}..{self.label_max}"
-            )
-
-    @property
-    def columns(self) -> list[str]:
-        return [self.query_column, self.text_column, self.label_column]
-
-    @property
-    def scale(self) -> tuple[float, float]:
-        return float(self.label_min), float(self.label_max)
+        super().__post_init__()
+        if self.scale is None:
+            raise ValueError("BertSim pairs need a declared label scale (label_min, label_max)")
 
     def to_score_scale(self, labels: np.ndarray) -> np.ndarray:
         """Map labels from the declared scale onto 0–2."""
@@ -95,25 +78,15 @@ def read_pairs(
     *,
     role: str = "train",
 ) -> LabelledPairs:
-    """Read and validate a pairs table (CSV, TSV, JSONL or Parquet).
+    """Read and validate a pairs table (CSV, TSV, JSONL or Parquet) with
+    :func:`adrecall.labelled_pairs.read_labelled_pairs`.
 
     ``role`` ("train", "dev") starts every message; a dev file whose columns do not match the
     training layout is refused with a message that says so.
     """
     fmt = pair_format or PairFormat()
     path = Path(path)
-    try:
-        require_columns(path, fmt.columns)
-    except TableError as exc:
-        if role == "train":
-            raise PairsError(f"train pairs: {exc}") from exc
-        lacking = [c for c in fmt.columns if c not in _columns_or_empty(path)]
-        raise PairsError(
-            f"{role} file {path} does not match the training data's layout: it lacks "
-            f"column(s) {lacking} (the columns used are {fmt.columns}); give it the same "
-            "column names as the training file"
-        ) from exc
-    queries, texts, raw = read_pairs_table(path, fmt.columns, f"{role} file {path}", fmt.scale)
+    queries, texts, raw = read_labelled_pairs(path, fmt, role=role)
     return LabelledPairs(
         queries,
         texts,
@@ -125,31 +98,14 @@ def read_pairs(
 
 
 def pairs_from_lists(
-    queries: list[str],
-    texts: list[str],
-    labels: list[float] | np.ndarray,
-    pair_format: PairFormat | None = None,
-    *,
-    role: str = "train",
-    source: str = "<memory>",
+    queries: list[str], texts: list[str], labels: list[float] | np.ndarray,
+    pair_format: PairFormat | None = None, *, role: str = "train", source: str = "<memory>",
 ) -> LabelledPairs:
-    """Validate in-memory pairs with the same rules as :func:`read_pairs`."""
+    """Validate in-memory pairs with the same rules as :func:`read_pairs`
+    (:func:`adrecall.labelled_pairs.labelled_pairs_from_lists`), labels mapped onto 0–2."""
     fmt = pair_format or PairFormat()
-    check_pair_lengths(queries, texts, labels, f"{role} pairs {source}")
-    frame = pd.DataFrame(
-        {fmt.query_column: list(queries), fmt.text_column: list(texts), fmt.label_column: labels}
-    )
-    q, t, y = validate_pairs_frame(frame, fmt.columns, f"{role} pairs {source}", fmt.scale)
+    q, t, y = labelled_pairs_from_lists(queries, texts, labels, fmt, role=role, source=source)
     return LabelledPairs(
         q, t, fmt.to_score_scale(y), source=source,
         raw_label_range=(float(y.min()), float(y.max())),
     )
-
-
-def _columns_or_empty(path: Path) -> list[str]:
-    from adrecall.tables import table_columns
-
-    try:
-        return table_columns(path)
-    except (TableError, FileNotFoundError):
-        return []

@@ -6,7 +6,8 @@ in a sub-folder). Every loader first passes :func:`check_model_folder`: a folder
 (with its manifest) must match its recorded checksums, and weights are read from safetensors
 only (a folder holding only pickled weights is refused; nothing is ever unpickled). A tokenizer
 whose config carries the WoBERT flag (:mod:`adrecall.wobert`) gets WoBERT pre-tokenisation
-wherever it is loaded: retrieval, BertSim, encoder training, domain adaptation. Every load is
+wherever it is loaded: retrieval, BertSim, encoder training, domain adaptation
+(:func:`set_wobert_flag` switches that flag in a saved model). Every load is
 local only (``local_files_only=True``): a model is a directory, and a path that does not exist
 is an error, never a download from the Hugging Face Hub.
 """
@@ -20,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from adrecall.folders import folder_kind, verify_folder
-from adrecall.wobert import maybe_enable_wobert
+from adrecall.folders import folder_kind, record_change, verify_folder
+from adrecall.wobert import WOBERT_FLAG, maybe_enable_wobert
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 """Weight formats that are Python pickles: loading one can run arbitrary code."""
@@ -48,6 +49,22 @@ def encoder_dir(model_dir: str | Path) -> Path:
         f"{model_dir}: found no transformer config.json (neither at the root nor in a "
         "sentence-transformers Transformer module); pass a BERT-family model directory"
     )
+
+
+def set_wobert_flag(model_dir: str | Path, on: bool) -> Path:
+    """Switch the WoBERT flag of a saved model's tokenizer config; returns the file changed
+    (recorded anew in the folder's adrecall manifest, if it has one)."""
+    path = encoder_dir(model_dir) / "tokenizer_config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; the model has no tokenizer config")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if on:
+        config[WOBERT_FLAG] = True
+    else:
+        config.pop(WOBERT_FLAG, None)
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+    record_change(model_dir, path)
+    return path
 
 
 def check_model_folder(path: str | Path) -> None:

@@ -9,8 +9,9 @@ character becomes its own token, as BERT's Chinese tokenisation does.
 How it is switched on
 ---------------------
 The saved tokenizer config carries ``"adrecall_wobert": true`` (``extend-vocab --words N``
-sets it; :func:`set_wobert_flag` changes it). The tokenizer files themselves stay standard, so
-a loader that does not know the flag still works: it reads Chinese one character at a time.
+sets it; :func:`adrecall.model_loading.set_wobert_flag` changes it in a saved model). The
+tokenizer files themselves stay standard, so a loader that does not know the flag still works:
+it reads Chinese one character at a time.
 Every adrecall loader honours it: :mod:`adrecall.model_loading` calls
 :func:`maybe_enable_wobert` on each tokenizer and sentence-transformers model it loads, so
 retrieval, BertSim, encoder training and domain adaptation all tokenise the same way. Enabling installs a jieba pre-tokeniser inside the fast tokenizer itself, so
@@ -22,11 +23,9 @@ it; saving still writes the standard files plus the flag.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 WOBERT_FLAG = "adrecall_wobert"
@@ -201,25 +200,6 @@ def maybe_enable_wobert(model_or_tokenizer: Any) -> bool:
     if wobert_flag(tokenizer):
         enable_wobert(tokenizer)
     return wobert_active(tokenizer)
-
-
-def set_wobert_flag(model_dir: str | Path, on: bool) -> Path:
-    """Switch the WoBERT flag of a saved model's tokenizer config; returns the file changed
-    (recorded anew in the folder's adrecall manifest, if it has one)."""
-    from adrecall.folders import record_change
-    from adrecall.model_loading import encoder_dir
-
-    path = encoder_dir(Path(model_dir)) / "tokenizer_config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; the model has no tokenizer config")
-    config = json.loads(path.read_text(encoding="utf-8"))
-    if on:
-        config[WOBERT_FLAG] = True
-    else:
-        config.pop(WOBERT_FLAG, None)
-    path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
-    record_change(model_dir, path)
-    return path
 
 
 @contextmanager

@@ -214,7 +214,7 @@ def test_an_index_refuses_a_model_whose_wobert_flag_changed(tiny: Path, tmp_path
     """Same weights, other tokens: the index records WoBERT and search refuses a mismatch."""
     import pandas as pd
 
-    from adrecall.wobert import set_wobert_flag
+    from adrecall.model_loading import set_wobert_flag
     from index_build.build_job import build_index
     from retrieval.index_store import IndexFormatError
     from retrieval.retriever import Retriever

@@ -29,11 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adrecall.tables import iter_table_chunks, require_columns, table_format, text_lines
+from adrecall import text_files
 from encoder_training.pairs import Pairs
 from encoder_training.pooling_variants import VARIANT_LABELS, VARIANTS, PoolingEmbedder
-
-TEXT_SUFFIXES = (".txt",)
 
 
 @dataclass(frozen=True)
@@ -239,35 +237,21 @@ def variant_diagnostics(
 def read_texts(
     path: str | Path, *, text_column: str = "text", max_texts: int | None = None, seed: int = 0
 ) -> list[str]:
-    """Texts from a ``.txt`` file (one per line, blank lines skipped) or a table's column.
+    """Texts from a ``.txt`` file (one per line, blank lines skipped) or a table's column, read
+    by :func:`adrecall.text_files.read_texts` (stripped, not normalised, duplicates kept; a
+    blank or non-text cell is refused naming its row). At least 2 are needed.
 
     With ``max_texts``, a seeded uniform sample of that many (file order kept).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"texts file {str(path)!r} does not exist or is not a file")
-    if path.suffix.lower() in TEXT_SUFFIXES:
-        texts = [line.strip() for _, line in text_lines(path) if line.strip()]
-    else:
-        table_format(path)  # refuses an unknown suffix with the list of known ones
-        require_columns(path, [text_column])
-        texts = []
-        for chunk in iter_table_chunks(path, columns=[text_column]):
-            for row, value in chunk[text_column].items():
-                if not isinstance(value, str) or not value.strip():
-                    raise ValueError(
-                        f"{path}: data row {row + 1} column {text_column!r} is {value!r}, "
-                        "not text; remove the row or give it text"
-                    )
-                texts.append(value)
+    if max_texts is not None and max_texts < 2:
+        raise ValueError(f"max_texts must be at least 2, got {max_texts}")
+    texts = text_files.read_texts(path, text_columns=[text_column], normalize=False,
+                                  dedupe=False, blank_cells="error", what="text")
     if len(texts) < 2:
         raise ValueError(f"{path}: {len(texts)} text(s); diagnostics need at least 2 (best 500+)")
-    if max_texts is not None:
-        if max_texts < 2:
-            raise ValueError(f"max_texts must be at least 2, got {max_texts}")
-        if len(texts) > max_texts:
-            keep = sorted(random.Random(seed).sample(range(len(texts)), max_texts))
-            texts = [texts[k] for k in keep]
+    if max_texts is not None and len(texts) > max_texts:
+        keep = sorted(random.Random(seed).sample(range(len(texts)), max_texts))
+        texts = [texts[k] for k in keep]
     return texts
 
 

@@ -112,7 +112,7 @@ def test_read_texts_errors_name_the_problem(tmp_path: Path) -> None:
         read_texts(table, text_column="body")
     sheet = tmp_path / "x.xlsx"
     sheet.write_text("x", encoding="utf-8")
-    with pytest.raises(ValueError, match="unknown table format"):
+    with pytest.raises(ValueError, match="unknown text format '.xlsx'"):
         read_texts(sheet)
 
 

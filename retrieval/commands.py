@@ -36,9 +36,10 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     """The model and reranking options that ``search`` and ``eval`` share."""
+    from adrecall.cli_options import add_model
     from adrecall.score_fusion import FUSIONS
 
-    parser.add_argument("--model", default=None, help="model directory (default: the one the index was built with)")
+    add_model(parser, default=None, what="bi-encoder")
     parser.add_argument("--reranker", default=None, help="BertSim directory to rerank the candidates")
     parser.add_argument("--candidates", type=int, default=100, help="candidates reranked per query (default 100)")
     parser.add_argument("--fusion", choices=FUSIONS, default="rerank",
@@ -106,13 +107,25 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         "'text'. Qrels: TSV with the header query-id, corpus-id, score (or query_id, ad_id, "
         "score); the corpus ids are the index's ad ids; score >= 1 is relevant.",
     )
-    parser.add_argument("--index", required=True, help="index directory written by `adrecall build`")
+    from adrecall.cli_options import add_old_spelling
+
+    parser.add_argument("index", nargs="?", default=argparse.SUPPRESS,
+                        help="index directory written by `adrecall build`")
+    add_old_spelling(parser, "--index", "the index as the first argument", "index")
     parser.add_argument("--queries", required=True, help="queries .jsonl")
     parser.add_argument("--qrels", required=True, help="qrels .tsv")
-    parser.add_argument("--k", type=_cutoffs, default=[1, 10, 100], help="recall cut-offs, comma-separated (default 1,10,100)")
+    parser.add_argument("--cutoffs", type=_cutoffs, default=[1, 10, 100],
+                        help="metric cut-offs, comma-separated (default 1,10,100)")
+    add_old_spelling(parser, "--k", "--cutoffs", "cutoffs", type=_cutoffs)
+    parser.add_argument("-k", type=int, default=None,
+                        help="hits retrieved per query, as in search (default: the largest "
+                        "cut-off, at least 100)")
     _add_model_options(parser)
     parser.add_argument("--batch-size", type=int, default=128, help="queries per model forward pass (default 128)")
-    parser.add_argument("--json", metavar="FILE", default=None, help="also write the result as JSON to FILE")
+    parser.add_argument("--json", nargs="?", const=True, default=False, metavar="",
+                        help="print the result as JSON to stdout (and nothing else there)")
+    parser.add_argument("--json-file", metavar="FILE", default=None,
+                        help="also write the result as JSON to FILE")
     parser.add_argument("--per-query", action="store_true", help="include every query's metrics in the JSON")
     parser.set_defaults(func=_run_eval)
 
@@ -130,28 +143,39 @@ def _cutoffs(value: str) -> list[int]:
 def _run_eval(args: argparse.Namespace) -> int:
     from retrieval.evaluation import evaluate_retriever, read_qrels, read_queries
 
+    if getattr(args, "index", None) is None:
+        raise ValueError("give the index directory as the first argument: adrecall eval IDX "
+                         "--queries Q.jsonl --qrels QRELS.tsv")
+    if isinstance(args.json, str):  # the old `--json FILE`
+        print(f"adrecall eval: warning: --json FILE is deprecated and will be removed in the "
+              f"next release; use --json-file {args.json}", file=sys.stderr)
+        args.json_file, args.json = args.json, False
     queries = read_queries(args.queries)
     qrels = read_qrels(args.qrels)  # both read before the model loads: bad files fail fast
     retriever = _load_retriever(args)
-    result = evaluate_retriever(retriever, queries, qrels, ks=args.k, batch_size=args.batch_size)
+    result = evaluate_retriever(retriever, queries, qrels, ks=args.cutoffs, depth=args.k,
+                                batch_size=args.batch_size)
+    report = {
+        "index": str(args.index), "queries": str(args.queries), "qrels": str(args.qrels),
+        "reranker": args.reranker,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **result.to_dict(per_query=args.per_query),
+    }
     settings = result.settings
-    print(
-        f"index {args.index}: {settings['index_ads']:,} ads, {settings['index_type']}, model "
-        f"{settings['model']}" + (f", reranked by {args.reranker}" if args.reranker else "")
-    )
-    print(result.table())
     missing = cast("list[str]", settings["missing_relevant_doc_ids"])
     if missing:
         print(f"warning: {len(missing)} relevant doc id(s) of the qrels are not ad ids of the "
               f"index (e.g. {missing[:5]}); they count as not found", file=sys.stderr)
     if args.json:
-        report = {
-            "index": str(args.index), "queries": str(args.queries), "qrels": str(args.qrels),
-            "reranker": args.reranker,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            **result.to_dict(per_query=args.per_query),
-        }
-        path = Path(args.json)
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+    else:
+        print(
+            f"index {args.index}: {settings['index_ads']:,} ads, {settings['index_type']}, model "
+            f"{settings['model']}" + (f", reranked by {args.reranker}" if args.reranker else "")
+        )
+        print(result.table())
+    if args.json_file:
+        path = Path(args.json_file)
         path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path}", file=sys.stderr)
     return 0

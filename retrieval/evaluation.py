@@ -214,8 +214,10 @@ def evaluate_retriever(
     qrels: Mapping[str, Mapping[str, int]],
     ks: Sequence[int] = DEFAULT_KS,
     batch_size: int = 128,
+    depth: int | None = None,
 ) -> EvalResult:
-    """Check the ids (:func:`check_ids`), search every query, and score the run.
+    """Check the ids (:func:`check_ids`), search ``depth`` hits for every query (default
+    :func:`evaluation_depth`; at least the largest cut-off), and score the run.
 
     The primary metric is recall at the largest cut-off. ``settings`` records the depth
     searched, the index's model and type, the reranker, and the judged doc ids the index
@@ -227,7 +229,11 @@ def evaluate_retriever(
     if not queries:
         raise ValueError("there are no queries to evaluate")
     ids = check_ids(queries, qrels, retriever.ads.column("ad_id").to_pylist())
-    depth = evaluation_depth(ks)
+    if depth is None:
+        depth = evaluation_depth(ks)
+    elif isinstance(depth, bool) or not isinstance(depth, int) or depth < ks[-1]:
+        raise ValueError(f"the search depth k={depth!r} must be an integer at least the largest "
+                         f"cut-off {ks[-1]}; raise k or lower the cut-offs")
     run = search_run(retriever, queries, depth, batch_size)
     result = evaluate(cast(metrics.Run, run), cast(metrics.Qrels, qrels), ks=ks,
                       primary_metric=f"recall@{ks[-1]}")

@@ -45,13 +45,13 @@ def files(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> dict[st
 
 def _eval(files: dict[str, Path], *extra: str, qrels: Path | None = None,
           queries: Path | None = None) -> int:
-    return main(["eval", "--index", str(files["index"]), "--queries", str(queries or files["queries"]),
+    return main(["eval", str(files["index"]), "--queries", str(queries or files["queries"]),
                  "--qrels", str(qrels or files["qrels"]), *extra])
 
 
 def test_eval_prints_the_table_and_writes_json(files, capsys, encoder):
     out = files["dir"] / "result.json"
-    assert _eval(files, "--k", "1,5,100", "--json", str(out), "--per-query") == 0
+    assert _eval(files, "--cutoffs", "1,5,100", "--json-file", str(out), "--per-query") == 0
     printed = capsys.readouterr().out
     for name in ("recall@1", "recall@5", "recall@100", "mrr@10", "ndcg@10", "map@100"):
         assert f"\n{name} " in printed
@@ -72,6 +72,28 @@ def test_eval_prints_the_table_and_writes_json(files, capsys, encoder):
         assert report["metrics"][name] == pytest.approx(value)
         assert f"{name:<10}  {value:.4f}" in printed
     assert report["metrics"]["recall@100"] > 0.2  # the model finds some flights and coding ads
+
+
+def test_json_prints_json_alone_and_old_spellings_still_work_with_a_warning(files, capsys):
+    assert _eval(files, "--json", "-k", "120") == 0
+    report = json.loads(capsys.readouterr().out)  # stdout is the JSON and nothing else
+    assert report["settings"]["depth"] == 120
+    assert sorted(report["metrics"]) == sorted(
+        ["recall@1", "recall@10", "recall@100", "mrr@10", "ndcg@10", "map@100"])
+
+    out = files["dir"] / "old.json"
+    assert main(["eval", "--index", str(files["index"]), "--queries", str(files["queries"]),
+                 "--qrels", str(files["qrels"]), "--k", "1,5", "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    for old, new in (("--index", "the index as the first argument"), ("--k", "--cutoffs"),
+                     ("--json FILE", "--json-file")):
+        assert f"{old} is deprecated and will be removed in the next release; use {new}" in captured.err
+    assert sorted(json.loads(out.read_text())["metrics"])[-2:] == ["recall@1", "recall@5"]
+
+    assert _eval(files, "-k", "50") == 2
+    assert "k=50 must be an integer at least the largest cut-off 100" in capsys.readouterr().err
+    assert main(["eval", "--queries", str(files["queries"]), "--qrels", str(files["qrels"])]) == 2
+    assert "give the index directory as the first argument" in capsys.readouterr().err
 
 
 def test_beir_headers_give_the_same_result(files, capsys):
@@ -110,7 +132,7 @@ def test_bad_inputs_fail_with_a_clear_message(files, capsys, tmp_path):
     assert "absent.jsonl' does not exist" in capsys.readouterr().err
     assert _eval(files, qrels=tmp_path / "absent.tsv") == 2
     assert "absent.tsv' does not exist" in capsys.readouterr().err
-    assert main(["eval", "--index", str(tmp_path / "no_index"), "--queries",
+    assert main(["eval", str(tmp_path / "no_index"), "--queries",
                  str(files["queries"]), "--qrels", str(files["qrels"])]) == 2
     assert "no_index" in capsys.readouterr().err
 
@@ -120,7 +142,7 @@ def test_bad_inputs_fail_with_a_clear_message(files, capsys, tmp_path):
     assert "query-id<TAB>corpus-id<TAB>score or query_id<TAB>ad_id<TAB>score" in capsys.readouterr().err
 
     with pytest.raises(SystemExit) as exit_info:
-        _eval(files, "--k", "0,10")
+        _eval(files, "--cutoffs", "0,10")
     assert exit_info.value.code == 2
     assert "'0,10' is not a comma-separated list of positive integers" in capsys.readouterr().err
 

@@ -1,0 +1,121 @@
+"""Command-line options that several ``adrecall`` subcommands share, declared once.
+
+One spelling per concept across the subcommands: the model is ``--model``, an output folder
+``--out``, a token budget ``--max-length``, labelled pairs ``--train``/``--dev``, a kept
+checkpoint ``--keep-checkpoint``, precision ``--precision``; ``--json`` prints JSON (and
+nothing else) to stdout and ``--quiet`` hides progress bars. Spellings that earlier releases
+used stay for one release as hidden aliases that warn (:func:`add_old_spelling`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from adrecall.settings_checks import PRECISIONS
+
+
+class _OldSpelling(argparse.Action):
+    """Accepts a retired option spelling, says which one replaces it, stores into its dest."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"{parser.prog}: warning: {option_string} is deprecated and will be removed in "
+              f"the next release; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def add_old_spelling(
+    parser: argparse.ArgumentParser, old: str, new: str, dest: str, *,
+    switch: bool = False, const: Any = True, type: Any = None,
+) -> None:
+    """Accept ``old`` as a hidden, warning alias of ``new`` (which stores into ``dest``).
+    ``switch``: the old spelling takes no value and stores ``const``."""
+    parser.add_argument(
+        old, dest=dest, action=_OldSpelling, new=new, help=argparse.SUPPRESS,
+        default=argparse.SUPPRESS, nargs=0 if switch else None,
+        const=const if switch else None, type=type,
+    )
+
+
+def add_model(parser: argparse.ArgumentParser, default: str | None = "default",
+              what: str = "model") -> None:
+    """``--model``: 'default' (the embedded all-MiniLM-L6-v2) or a local model folder."""
+    parser.add_argument(
+        "--model", default=default,
+        help=f"{what}: 'default' (embedded all-MiniLM-L6-v2) or a local Hugging Face / "
+        "sentence-transformers folder" + ("" if default else " (default: the index's model)"),
+    )
+
+
+def add_out(parser: argparse.ArgumentParser, what: str) -> None:
+    """The required ``--out`` folder."""
+    parser.add_argument("--out", required=True, help=what)
+
+
+def add_output_switches(parser: argparse.ArgumentParser, *, progress: bool = True) -> None:
+    """``--json`` (the result as JSON alone on stdout) and, where there is a progress bar,
+    ``--quiet``."""
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON to stdout (and nothing else there)")
+    if progress:
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_no_normalize(parser: argparse.ArgumentParser) -> None:
+    """``--no-normalize``: texts as they are, without adrecall's text normalisation."""
+    parser.add_argument("--no-normalize", action="store_true",
+                        help="use texts as they are, without adrecall's text normalisation")
+
+
+def add_pair_options(parser: argparse.ArgumentParser, *, dev: bool = True,
+                     required: bool = True) -> None:
+    """``--train`` and ``--dev`` labelled-pair tables and their column names."""
+    parser.add_argument("--train", required=required,
+                        help="training pairs: .csv/.tsv/.jsonl/.parquet with query, text, label")
+    if dev:
+        parser.add_argument("--dev", default=None,
+                            help="dev pairs, same columns: picks the best checkpoint")
+    add_pair_columns(parser)
+
+
+def add_pair_columns(parser: argparse.ArgumentParser) -> None:
+    """The column names of labelled-pair tables."""
+    parser.add_argument("--query-column", default="query", help="query column (default query)")
+    parser.add_argument("--text-column", default="text", help="ad text column (default text)")
+    parser.add_argument("--label-column", default="label",
+                        help="graded label column (default label)")
+
+
+def add_training(parser: argparse.ArgumentParser, defaults: Any, *, lr: float,
+                 max_length_help: str = "tokens per text while training") -> None:
+    """The optimisation options every training command shares, with ``defaults``' values
+    (an object with ``epochs``, ``batch_size``, ``max_length``, ``warmup_ratio``, ``seed``,
+    ``precision``) and learning rate ``lr``."""
+    parser.add_argument("--epochs", type=int, default=defaults.epochs,
+                        help=f"passes over the training data (default {defaults.epochs})")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help=f"training rows per step (default {defaults.batch_size})")
+    parser.add_argument("--max-length", type=int, default=defaults.max_length,
+                        help=f"{max_length_help} (default {defaults.max_length})")
+    parser.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
+    parser.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio,
+                        help=f"share of steps for linear warm-up (default {defaults.warmup_ratio})")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help=f"random seed (default {defaults.seed})")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                        help="bf16: CPU autocast on the AMX units "
+                        f"(default {defaults.precision})")
+
+
+def add_resumable_out(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--overwrite`` and ``--keep-checkpoint`` of a command whose output is ``what``."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace {what} already in --out; any other folder is refused")
+    parser.add_argument("--keep-checkpoint", action="store_true",
+                        help="keep the resume checkpoint after training finishes")

@@ -8,9 +8,12 @@ skipped when this run already finished it):
 3. ``build`` an index of all 17,710 v1 titles with the fine-tuned encoder;
 4. ``train-reranker`` from the fine-tuned encoder with negatives mined from that index
    (and, as comparisons, without mined negatives, and from the default MiniLM);
-5. ``eval`` on the pooled set with the 91 test_public queries only (``qbqtc-v1-pooled-test``):
-   the first stage alone, and reranking its top 100 by rerank score and by the weighted
-   fusion whose weight was chosen on dev.
+5. ``eval`` on the pooled set with the 91 test_public queries only (``qbqtc-v1-pooled-test``)
+   for each first stage (the fine-tuned encoder's index, and one built with the default MiniLM
+   as a weak first stage): alone, and with its top 100 reranked by rerank score and by the
+   weighted fusion whose weight was chosen on dev.
+
+Results of earlier runs are kept: a run with other ``--rerankers`` adds its rows.
 
 Beside the retrieval run, each BertSim is scored on held-out pairs: v1 test_public candidates
 (Spearman, nDCG@10 per query) and QBQTC final/dev (20,000 pairs over 18,802 queries, so scores
@@ -159,22 +162,32 @@ def rerank_cost(model_dir: Path, files: dict[str, Path], repeats: int = 15) -> d
     return cost
 
 
-def retrieval_runs(name: str, work: Path, files: dict[str, Path], threads: int | None) -> dict:
-    """``adrecall eval`` of the first stage and of reranking its top 20 / 100 both ways."""
-    idx, results = work / "idx", {}
-    runs = {"first stage": []}
-    if name:
-        # eval searches at least 100 deep (MAP@100) and the retriever reranks all it fetches,
-        # so eval measures reranking the top 100; rerank_cost times the top 20 as well
-        for fusion in ("rerank", "weighted"):
-            runs[f"{name} top 100 {fusion}"] = [
-                "--reranker", str(work / name), "--candidates", "100", "--fusion", fusion]
+FIRST_STAGES = {
+    # label: (index folder under the work dir, model it is built with)
+    "fine-tuned dense": ("idx", "encoder"),
+    "default dense": ("idx-default", "default"),
+}
+
+
+def retrieval_runs(
+    name: str, first_stage: str, work: Path, files: dict[str, Path], threads: int | None
+) -> dict:
+    """``adrecall eval`` of one first stage alone (``name`` empty) or with reranker ``name``
+    reranking its top 100, by rerank score and by the dev-weighted fusion."""
+    idx, results = work / FIRST_STAGES[first_stage][0], {}
+    # eval searches at least 100 deep (MAP@100) and the retriever reranks all it fetches, so
+    # eval measures reranking the top 100; rerank_cost times the top 20 as well
+    runs = {first_stage: []} if not name else {
+        f"{first_stage} → {name} top 100 {fusion}": [
+            "--reranker", str(work / name), "--candidates", "100", "--fusion", fusion]
+        for fusion in ("rerank", "weighted")}
     for label, extra in runs.items():
-        out = work / "eval" / f"{label.replace(' ', '_')}.json"
+        slug = label.replace(" → ", "_").replace(" ", "_")
+        out = work / "eval" / f"{slug}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        seconds = adrecall(f"eval-{label.replace(' ', '_')}", [
-            "eval", "--index", str(idx), "--queries", str(files["eval"] / "queries.jsonl"),
-            "--qrels", str(files["eval"] / "qrels.tsv"), "--k", "10,100", "--json", str(out),
+        seconds = adrecall(f"eval-{slug}", [
+            "eval", str(idx), "--queries", str(files["eval"] / "queries.jsonl"),
+            "--qrels", str(files["eval"] / "qrels.tsv"), "--cutoffs", "10,100", "--json-file", str(out),
             *extra], work, threads)
         report = json.loads(out.read_text(encoding="utf-8"))
         results[label] = {"metrics": report["metrics"], "seconds": round(seconds, 1),
@@ -240,14 +253,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train-encoder", "--pairs", str(files["train"]), "--dev-pairs", str(files["dev"]),
             "--model", str(work / "ext"), "--out", str(work / "encoder"), "--bf16", "--quiet"],
             work, args.threads),
-        "build": adrecall("build", [
-            "build", "--ads", str(files["ads"]), "--model", str(work / "encoder"),
-            "--out", str(work / "idx")], work, args.threads),
     }
-    report: dict = {"steps": steps, "pairs": {}, "retrieval": {},
-                    "command": "python -m benchmarks.rerank_pipeline " + " ".join(argv or sys.argv[1:]),
-                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    report["retrieval"].update(retrieval_runs("", work, files, args.threads))
+    for label, (folder, model) in FIRST_STAGES.items():
+        step = "build" if folder == "idx" else f"build ({label})"
+        steps[step] = adrecall(step.replace(" ", "-").replace("(", "").replace(")", ""), [
+            "build", "--ads", str(files["ads"]), "--model",
+            "default" if model == "default" else str(work / model), "--out", str(work / folder)],
+            work, args.threads)
+    results = Path(args.results_dir)
+    json_path = results / "rerank_pipeline.json"
+    report = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    report.setdefault("pairs", {})
+    report.setdefault("retrieval", {})
+    report["steps"] = {**report.get("steps", {}), **steps}
+    report.update(command="python -m benchmarks.rerank_pipeline " + " ".join(argv or sys.argv[1:]),
+                  date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    for first_stage in FIRST_STAGES:
+        report["retrieval"].update(retrieval_runs("", first_stage, work, files, args.threads))
     for name in args.rerankers:
         start, extra = RERANKERS[name]
         model = "default" if start == "default" else str(work / "encoder")
@@ -256,11 +278,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--model", model, "--out", str(work / name), "--precision", "bf16",
             "--epochs", str(args.reranker_epochs), "--quiet",
             *[e.format(idx=work / "idx") for e in extra]], work, args.threads)
+        report["steps"].update(steps)
         report["pairs"][name] = pair_metrics(work / name, work / "encoder", root)
         report.setdefault("rerank_cost", {})[name] = rerank_cost(work / name, files)
-        report["retrieval"].update(retrieval_runs(name, work, files, args.threads))
-        results = Path(args.results_dir)
-        (results / "rerank_pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
+        for first_stage in FIRST_STAGES:
+            report["retrieval"].update(
+                retrieval_runs(name, first_stage, work, files, args.threads))
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
         (results / "rerank_pipeline.md").write_text(markdown(report))
     return 0
 

@@ -8,7 +8,9 @@ Packages are imported here only, so no package imports another through the CLI.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,7 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``adrecall`` subcommand; errors from bad input print one line and exit 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # tokenizers' own threads fight torch's for 2 cores and warn after a fork: the command
+    # line turns them off unless the user chose (importing adrecall sets nothing)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
+        if getattr(args, "json", False) is True:  # stdout is for the JSON alone
+            args.json_stdout = sys.stdout
+            with contextlib.redirect_stdout(sys.stderr):
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as exc:
         print(f"adrecall {args.command}: error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ used stay for one release as hidden aliases that warn (:func:`add_old_spelling`)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -119,3 +120,11 @@ def add_resumable_out(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"replace {what} already in --out; any other folder is refused")
     parser.add_argument("--keep-checkpoint", action="store_true",
                         help="keep the resume checkpoint after training finishes")
+
+
+def print_json(args: argparse.Namespace, data: Any, *, indent: int | None = 2) -> None:
+    """``data`` as JSON on the command's stdout. While a ``--json`` command runs, whatever else
+    writes to stdout (a library's log lines) is sent to stderr by :func:`adrecall.cli.main`, so
+    stdout holds the JSON alone."""
+    stream = getattr(args, "json_stdout", None) or sys.stdout
+    print(json.dumps(data, indent=indent, ensure_ascii=False), file=stream)

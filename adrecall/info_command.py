@@ -4,9 +4,9 @@ loading any weights (the data comes from :mod:`adrecall.model_info`)."""
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from adrecall.cli_options import print_json
 from adrecall.model_info import inspect_target
 
 
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     info = inspect_target(args.target)
     if args.json:
-        print(json.dumps(info, indent=2, ensure_ascii=False))
+        print_json(args, info)
     elif info["kind"] == "index":
         print(format_index(info))
     else:

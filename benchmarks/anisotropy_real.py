@@ -157,12 +157,12 @@ def train_stage(args: argparse.Namespace) -> int:
         loss="mnrl",
         epochs=1,
         batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_seq_length=64,
+        lr=args.lr,
+        max_length=64,
         hard_negatives=1,
         mining_candidates=30,
         max_train_rows=args.max_train_rows,
-        bf16=True,
+        precision="bf16",
         seed=42,
     )
     trained = train_encoder(train, work / "finetuned", dev_pairs=dev, index=index_dir, config=config, overwrite=True)
@@ -463,8 +463,10 @@ def markdown(report: dict) -> str:
             f"{t['hard_negatives'].get('skipped_relevant_text', 0)} labelled-relevant candidates or "
             "duplicates of one skipped; rows short of mined negatives filled with random train "
             f"titles: {t['hard_negatives'].get('random_filled', 0)}), batch "
-            f"{cfg['batch_size']}, lr {cfg['learning_rate']:g}, {cfg['epochs']} epoch, max_seq_length "
-            f"{cfg['training_max_seq_length']}, bf16 autocast={cfg['bf16']}; {t['steps']} steps in "
+            f"{cfg['batch_size']}, lr {cfg.get('lr', cfg.get('learning_rate')):g}, "
+            f"{cfg['epochs']} epoch, max_length "
+            f"{cfg.get('max_length', cfg.get('training_max_seq_length'))}, precision "
+            f"{cfg.get('precision', 'bf16' if cfg.get('bf16') else 'fp32')}; {t['steps']} steps in "
             f"{t['seconds'] / 60:.1f} min. Dev = QBQTC v1 dev, {t['primary_metric']}: "
             f"{t['dev_before'][t['primary_metric']]:.4f} before, "
             f"{t['best'].get(t['primary_metric'], float('nan')):.4f} at the kept epoch."),

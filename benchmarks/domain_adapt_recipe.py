@@ -378,7 +378,7 @@ def _finetune_bi_encoder(model_dir: str, out: Path, data: dict, preset: dict, ar
     summary = train_encoder(
         train, out, model=model_dir, dev_pairs=dev, overwrite=True, show_progress=not args.quiet,
         config=TrainEncoderConfig(loss="cosent", epochs=preset["epochs"], batch_size=32,
-                                  max_seq_length=64, bf16=args.precision == "bf16", seed=args.seed),
+                                  max_length=64, precision=args.precision, seed=args.seed),
     )
     result = _bi_encoder(str(out), data)
     result["training"] = {"train_rows": summary.train_rows, "steps": summary.steps,

@@ -250,8 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "extend-vocab", "--texts", str(files["corpus"]), "--out", str(work / "ext")],
             work, args.threads),
         "train-encoder": adrecall("train-encoder", [
-            "train-encoder", "--pairs", str(files["train"]), "--dev-pairs", str(files["dev"]),
-            "--model", str(work / "ext"), "--out", str(work / "encoder"), "--bf16", "--quiet"],
+            "train-encoder", "--train", str(files["train"]), "--dev", str(files["dev"]),
+            "--model", str(work / "ext"), "--out", str(work / "encoder"), "--precision", "bf16", "--quiet"],
             work, args.threads),
     }
     for label, (folder, model) in FIRST_STAGES.items():

@@ -6,9 +6,10 @@ function (:func:`~domain_adapt.vocab_extension.extend_vocabulary`,
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import fields
 from typing import Any
+
+from adrecall.cli_options import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,46 +85,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _training_args(p: argparse.ArgumentParser, d: Any) -> None:
     """The options pre-training and distillation share, with ``d``'s defaults."""
-    from adrecall.settings_checks import PRECISIONS
+    from adrecall.cli_options import add_training
 
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    add_training(p, d, lr=d.lr)
     p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
     p.add_argument("--heldout-fraction", type=float, default=d.heldout_fraction)
     p.add_argument("--max-heldout", type=int, default=d.max_heldout)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
-                   help="bf16: CPU autocast on the AMX units (default fp32)")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                    help="steps between resume checkpoints (0: none)")
 
 
 def _common(p: argparse.ArgumentParser, *, training: bool) -> None:
-    p.add_argument("--model", default="default",
-                   help="'default' (embedded MiniLM-L6) or a local HF / sentence-transformers folder")
+    from adrecall.cli_options import (
+        add_model,
+        add_no_normalize,
+        add_out,
+        add_output_switches,
+        add_resumable_out,
+    )
+
+    add_model(p, what="model to adapt")
     p.add_argument("--texts", required=True, nargs="+", metavar="FILE",
                    help="corpus: .txt (one text per line) or .csv/.tsv/.jsonl/.parquet tables")
     p.add_argument("--text-column", action="append", default=None, metavar="NAME",
                    help="table column(s) holding text; repeat for several (default: text)")
     p.add_argument("--limit", type=int, default=None, help="read at most N texts")
-    p.add_argument("--out", required=True, help="output model folder")
-    p.add_argument("--no-normalize", action="store_true",
-                   help="use texts as they are (no adrecall text normalisation)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an adapted model (extend-vocab, pretrain or distill output) in "
-                   "--out; any other folder is refused")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_out(p, "output model folder")
+    add_no_normalize(p)
+    what = "an adapted model (extend-vocab, pretrain or distill output)"
     if training:
-        p.add_argument("--keep-checkpoint", action="store_true",
-                       help="keep OUT/checkpoint after the run finishes")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        add_resumable_out(p, what)
         p.add_argument("--threads", type=int, default=None,
                        help="torch CPU threads (default: torch's choice; 1 can be faster on a busy box)")
+    else:
+        p.add_argument("--overwrite", action="store_true",
+                       help=f"replace {what} in --out; any other folder is refused")
+    add_output_switches(p, progress=training)
 
 
 def _texts(args: argparse.Namespace) -> list[str]:
@@ -141,7 +140,7 @@ def _print(args: argparse.Namespace, summary: Any, line: str) -> int:
     if args.json:
         data = summary.to_dict()
         data.pop("loss_curve", None)
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(args, data)
     else:
         print(line)
     return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
+
+from adrecall.cli_options import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,13 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _pair_columns(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--query-column", default="query", help="labelled pairs: query column (default query)")
-    parser.add_argument("--text-column", default="text", help="ad text column of the tables (default text)")
-    parser.add_argument("--label-column", default="label", help="labelled pairs: graded label column (default label)")
+    from adrecall.cli_options import add_no_normalize, add_pair_columns
+
+    add_pair_columns(parser)
     parser.add_argument("--relevance-threshold", type=float, default=1.0,
                         help="a pair is relevant when label >= this (default 1)")
-    parser.add_argument("--no-normalize", action="store_true",
-                        help="use texts as they are, without adrecall's text normalisation")
+    add_no_normalize(parser)
 
 
 def _register_diagnose(subparsers: argparse._SubParsersAction) -> None:
@@ -34,20 +35,25 @@ def _register_diagnose(subparsers: argparse._SubParsersAction) -> None:
             "Writes a text report with a .json and a .png histogram beside it."
         ),
     )
+    from adrecall.cli_options import add_model, add_old_spelling, add_output_switches
+
     parser.add_argument("--texts", required=True, help="sample texts: .txt (one per line) or a .csv/.tsv/.jsonl/.parquet table")
-    parser.add_argument("--model", default=None, help="local model directory (default: embedded all-MiniLM-L6-v2)")
-    parser.add_argument("--pairs", default=None, help="optional labelled (query, text, label) table for relevant-pair figures")
+    add_model(parser)
+    parser.add_argument("--labelled", default=None, help="optional labelled (query, text, label) table for relevant-pair figures")
+    add_old_spelling(parser, "--pairs", "--labelled", "labelled")
     parser.add_argument("--out", default="anisotropy_report.txt", help="text report path; .json and .png go beside it (default anisotropy_report.txt)")
     parser.add_argument("--max-texts", type=int, default=2000, help="sample at most this many texts (default 2000)")
     parser.add_argument("--random-pairs", type=int, default=20_000, help="random text pairs measured (default 20000)")
-    parser.add_argument("--whiten", default=None, metavar="DIMS",
-                        help="also report BERT-whitened model vectors fitted on the sample, e.g. 'full,256,128'")
+    parser.add_argument("--whiten", nargs="?", const=True, default=False, metavar="",
+                        help="also report BERT-whitened model vectors fitted on the sample, all "
+                        "dimensions (as in build)")
+    parser.add_argument("--whiten-dim", type=int, nargs="+", default=[], metavar="N",
+                        help="also report whitened vectors cut to N dimensions (several allowed)")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
     parser.add_argument("--max-length", type=int, default=None, help="token limit (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     _pair_columns(parser)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_switches(parser)
     parser.set_defaults(func=run_diagnose)
 
 
@@ -58,12 +64,12 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
     if args.random_pairs < 1:
         raise ValueError(f"--random-pairs must be at least 1, got {args.random_pairs}")
-    whiten_dims = parse_whiten_dims(args.whiten)
+    whiten_dims = parse_whiten_dims(_whiten_spec(args))
     texts = read_texts(args.texts, text_column=args.text_column, max_texts=args.max_texts, seed=args.seed)
     pairs = None
-    if args.pairs:
+    if args.labelled:
         columns = PairColumns(args.query_column, args.text_column, args.label_column)
-        pairs = read_pairs(args.pairs, columns, role="labelled")
+        pairs = read_pairs(args.labelled, columns, role="labelled")
     report = diagnose(
         texts,
         model=args.model,
@@ -79,11 +85,22 @@ def run_diagnose(args: argparse.Namespace) -> int:
     )
     paths = write_report(report, args.out)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        print_json(args, report.to_dict())
     else:
         print(report.text(), end="")
         print(f"\nwrote {paths['text']}, {paths['json']} and {paths['png']}")
     return 0
+
+
+def _whiten_spec(args: argparse.Namespace) -> str:
+    """``--whiten`` (all dimensions) and ``--whiten-dim N ...`` as ``parse_whiten_dims`` reads
+    them; the old ``--whiten full,256,128`` still works, with a warning."""
+    if isinstance(args.whiten, str):
+        print("adrecall diagnose: warning: --whiten DIMS is deprecated and will be removed in "
+              "the next release; use --whiten --whiten-dim N ... (all dimensions with --whiten, "
+              "cut ones with --whiten-dim)", file=sys.stderr)
+        return args.whiten
+    return ",".join((["full"] if args.whiten else []) + [str(d) for d in args.whiten_dim])
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
@@ -97,32 +114,41 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
             "the best epoch as a model folder that `adrecall build --model` takes."
         ),
     )
-    parser.add_argument("--pairs", required=True, help="training pairs: .csv/.tsv/.jsonl/.parquet with query, text, label")
-    parser.add_argument("--out", required=True, help="folder for the fine-tuned model (must be new or empty)")
-    parser.add_argument("--model", default=None, help="base model directory (default: embedded all-MiniLM-L6-v2)")
-    parser.add_argument("--dev-pairs", default=None, help="dev pairs (default: hold out --dev-fraction of the queries)")
-    parser.add_argument("--dev-fraction", type=float, default=0.1, help="share of queries held out as dev (default 0.1)")
-    parser.add_argument("--loss", choices=("mnrl", "cosent"), default="mnrl",
+    from adrecall.cli_options import (
+        add_model,
+        add_old_spelling,
+        add_out,
+        add_output_switches,
+        add_resumable_out,
+        add_training,
+    )
+    from encoder_training.finetune import TrainEncoderConfig
+
+    d = TrainEncoderConfig()
+    parser.add_argument("--train", help="training pairs: .csv/.tsv/.jsonl/.parquet with query, "
+                        "text, label (required; not required by argparse so that the old "
+                        "--pairs still counts)")
+    parser.add_argument("--dev", default=None, help="dev pairs (default: hold out --dev-fraction of the queries)")
+    add_out(parser, "folder for the fine-tuned model (new, empty, or one to --overwrite)")
+    add_model(parser, what="base model")
+    parser.add_argument("--dev-fraction", type=float, default=d.dev_fraction, help="share of queries held out as dev (default 0.1)")
+    parser.add_argument("--loss", choices=("mnrl", "cosent"), default=d.loss,
                         help="mnrl: ranking loss with (hard) negatives; cosent: graded labels (default mnrl)")
     parser.add_argument("--index", default=None, help="index directory to mine hard negatives from (mnrl only)")
-    parser.add_argument("--hard-negatives", type=int, default=1, help="negatives per training row for mnrl (default 1)")
-    parser.add_argument("--mining-candidates", type=int, default=30, help="index hits searched per query when mining (default 30)")
-    parser.add_argument("--epochs", type=int, default=1, help="passes over the training rows (default 1)")
-    parser.add_argument("--batch-size", type=int, default=32, help="training rows per step (default 32)")
-    parser.add_argument("--lr", type=float, default=2e-5, help="learning rate (default 2e-5)")
-    parser.add_argument("--warmup-ratio", type=float, default=0.1, help="share of steps for linear warm-up (default 0.1)")
-    parser.add_argument("--max-seq-length", type=int, default=64, help="token limit while training (default 64)")
+    parser.add_argument("--hard-negatives", type=int, default=d.hard_negatives, help="negatives per training row for mnrl (default 1)")
+    parser.add_argument("--mining-candidates", type=int, default=d.mining_candidates, help="index hits searched per query when mining (default 30)")
+    add_training(parser, d, lr=d.lr)
     parser.add_argument("--max-train-rows", type=int, default=None, help="subsample the training rows")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke tests)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (AMX units on these Xeons)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument("--keep-checkpoints", action="store_true", help="keep <out>.checkpoints after training")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a fine-tuned encoder already in --out; any other "
-                        "folder is refused")
+    add_resumable_out(parser, "a fine-tuned encoder")
     _pair_columns(parser)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_output_switches(parser)
+    for old, new, dest in (("--pairs", "--train", "train"), ("--dev-pairs", "--dev", "dev"),
+                           ("--max-seq-length", "--max-length", "max_length")):
+        add_old_spelling(parser, old, new, dest, type=int if dest == "max_length" else None)
+    add_old_spelling(parser, "--keep-checkpoints", "--keep-checkpoint", "keep_checkpoint",
+                     switch=True)
+    add_old_spelling(parser, "--bf16", "--precision bf16", "precision", switch=True, const="bf16")
     parser.set_defaults(func=run_train_encoder)
 
 
@@ -131,29 +157,31 @@ def run_train_encoder(args: argparse.Namespace) -> int:
     from encoder_training.finetune import TrainEncoderConfig, train_encoder
     from encoder_training.pairs import PairColumns
 
+    if args.train is None:
+        raise ValueError("give the training pairs with --train PAIRS")
     config = TrainEncoderConfig(
         loss=args.loss,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        learning_rate=args.lr,
+        lr=args.lr,
         warmup_ratio=args.warmup_ratio,
-        max_seq_length=args.max_seq_length,
+        max_length=args.max_length,
         relevance_threshold=args.relevance_threshold,
         hard_negatives=args.hard_negatives,
         mining_candidates=args.mining_candidates,
         dev_fraction=args.dev_fraction,
         max_train_rows=args.max_train_rows,
         max_steps=args.max_steps,
-        bf16=args.bf16,
+        precision=args.precision,
         normalize_text=not args.no_normalize,
         seed=args.seed,
-        keep_checkpoints=args.keep_checkpoints,
+        keep_checkpoint=args.keep_checkpoint,
     )
     summary = train_encoder(
-        args.pairs,
+        args.train,
         args.out,
         model=args.model,
-        dev_pairs=args.dev_pairs,
+        dev_pairs=args.dev,
         index=args.index,
         config=config,
         columns=PairColumns(args.query_column, args.text_column, args.label_column),
@@ -161,7 +189,7 @@ def run_train_encoder(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
     )
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+        print_json(args, summary.to_dict())
         return 0
     key = summary.primary_metric
     print(

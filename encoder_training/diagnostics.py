@@ -272,11 +272,12 @@ def parse_whiten_dims(spec: str | None, dimension: int | None = None) -> list[in
             value = int(part)
         except ValueError:
             raise ValueError(
-                f"whitening dimension {part!r} is not a number; give e.g. 'full,256,128'"
+                f"whitening dimension {part!r} is not a number; give e.g. --whiten-dim 256 128"
             ) from None
         if value < 1 or (dimension is not None and value > dimension):
             raise ValueError(
-                f"whitening dimension {value} must be between 1 and the model's {dimension}"
+                f"whitening dimension {value} must be between 1 and "
+                + (f"the model's {dimension}" if dimension else "the model's dimension")
             )
         dims.append(value)
     return dims

@@ -21,7 +21,7 @@ is kept and saved at ``out`` as a normal sentence-transformers folder that
 recording settings, data and every dev figure, and an adrecall ``encoder`` manifest (every
 file's checksum, checked at load) written last. ``out`` is checked before any work: it may
 replace only an ``encoder`` folder (with ``overwrite``). Texts get adrecall's normalisation,
-as at search time. ``max_seq_length`` applies to training only; the saved model keeps the
+as at search time. ``max_length`` applies to training only; the saved model keeps the
 base model's limit.
 """
 
@@ -42,7 +42,13 @@ from adrecall.folders import ENCODER, check_out, mark_unfinished, prepare_out, w
 from adrecall.hard_negatives import text_key
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
-from adrecall.settings_checks import check_fraction, check_ints, check_positive
+from adrecall.settings_checks import (
+    PRECISIONS,
+    check_choice,
+    check_fraction,
+    check_ints,
+    check_positive,
+)
 from adrecall.textnorm import model_text
 from encoder_training.pairs import (
     PairColumns,
@@ -63,20 +69,20 @@ class TrainEncoderConfig:
     loss: str = "mnrl"
     epochs: int = 1
     batch_size: int = 32
-    learning_rate: float = 2e-5
+    lr: float = 2e-5
     warmup_ratio: float = 0.1
-    max_seq_length: int = 64
+    max_length: int = 64
     relevance_threshold: float = 1.0
     hard_negatives: int = 1
     mining_candidates: int = 30
     dev_fraction: float = 0.1
     max_train_rows: int | None = None
     max_steps: int | None = None
-    bf16: bool = False
+    precision: str = "fp32"
     normalize_text: bool = True
     eval_batch_size: int = 64
     seed: int = 42
-    keep_checkpoints: bool = False
+    keep_checkpoint: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -84,10 +90,11 @@ class TrainEncoderConfig:
         check_ints(self, "epochs", "batch_size", "mining_candidates", "eval_batch_size")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
-        check_ints(self, "max_seq_length", minimum=8)
+        check_ints(self, "max_length", minimum=8)
         check_ints(self, "hard_negatives", minimum=0)
         check_ints(self, "max_train_rows", "max_steps", optional=True)
-        check_positive(self, "learning_rate")
+        check_positive(self, "lr")
+        check_choice("precision", self.precision, PRECISIONS)
         check_fraction("warmup_ratio", self.warmup_ratio)
         if self.mining_candidates < self.hard_negatives:
             raise ValueError(
@@ -189,7 +196,7 @@ def train_encoder(
 
     st_model = load_sentence_transformer(model_dir)
     base_max_length = st_model.max_seq_length
-    st_model.max_seq_length = config.max_seq_length
+    st_model.max_seq_length = config.max_length
     started = time.perf_counter()
     dev_before = _flat(evaluator(st_model))
     primary_key = _primary_key(evaluator)
@@ -211,7 +218,7 @@ def train_encoder(
     mark_unfinished(out, ENCODER)
     st_model.save(str(out))
     copy_history(model_dir, out)  # BertSim from this encoder still knows the added vocabulary
-    if not config.keep_checkpoints:
+    if not config.keep_checkpoint:
         shutil.rmtree(checkpoints, ignore_errors=True)
     summary = TrainEncoderSummary(
         out=str(out),
@@ -229,8 +236,7 @@ def train_encoder(
         rows_per_second=round(n_rows * config.epochs / seconds, 1) if config.max_steps is None and seconds else 0.0,
         hard_negatives=mined_stats,
         config={**asdict(config), "index": str(index) if index else None,
-                "training_max_seq_length": config.max_seq_length,
-                "saved_max_seq_length": base_max_length},
+                "saved_max_length": base_max_length},
     )
     (out / TRAINING_FILE).write_text(
         json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -420,9 +426,9 @@ def _trainer(
         max_steps=steps if by_steps else -1,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
-        learning_rate=config.learning_rate,
+        learning_rate=config.lr,
         warmup_steps=config.warmup_ratio,
-        bf16=config.bf16,
+        bf16=config.precision == "bf16",
         use_cpu=True,
         seed=config.seed,
         data_seed=config.seed,

@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from adrecall.cli_options import print_json
 from index_build.build_job import build_index
 from retrieval.faiss_index import INDEX_TYPES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``build`` subcommand."""
+    from adrecall.cli_options import add_model, add_no_normalize, add_out, add_output_switches
+
     parser = subparsers.add_parser(
         "build",
         help="embed an ad table and write a searchable index directory",
         description="Embed every ad of a CSV/TSV/JSONL/Parquet table into a FAISS index directory.",
     )
     parser.add_argument("--ads", required=True, help="ad table: .csv, .tsv, .jsonl or .parquet")
-    parser.add_argument("--out", required=True, help="index directory to write: new, empty or an index, which is replaced atomically")
-    parser.add_argument("--model", default=None, help="local model directory (default: embedded all-MiniLM-L6-v2)")
+    add_out(parser, "index directory to write: new, empty or an index, which is replaced atomically")
+    add_model(parser, what="bi-encoder")
     parser.add_argument("--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index type (default flat: exact)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per model forward pass (default 128)")
     parser.add_argument("--chunk-rows", type=int, default=4096, help="ads read and checkpointed per chunk (default 4096)")
     parser.add_argument("--id-column", default="ad_id", help="column holding the ad id (default ad_id)")
     parser.add_argument("--text-column", default="text", help="column holding the ad text (default text)")
-    parser.add_argument("--no-normalize", action="store_true", help="embed texts as they are, without the text normalisation")
+    add_no_normalize(parser)
     parser.add_argument("--whiten", action="store_true", help="fit BERT-whitening on the ads and apply it to ads and queries")
     parser.add_argument("--whiten-dim", type=int, default=None, help="keep this many whitened dimensions (default: all)")
     parser.add_argument("--resume", action="store_true", help="continue a build that was killed, from its checkpoint")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_switches(parser)
     parser.set_defaults(func=_run)
 
 
@@ -50,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
         whiten_dim=args.whiten_dim,
     )
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
+        print_json(args, summary.to_dict())
         return 0
     print(
         f"built {summary.out}: {summary.count} ads, dimension {summary.dimension}, "

@@ -5,10 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
+from adrecall.cli_options import print_json
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train-reranker`` subcommand."""
-    from adrecall.settings_checks import PRECISIONS
+    from adrecall.cli_options import (
+        add_model,
+        add_no_normalize,
+        add_out,
+        add_output_switches,
+        add_pair_options,
+        add_resumable_out,
+        add_training,
+    )
     from rerank.config import METRICS, POOLINGS, TrainConfig
 
     d = TrainConfig()
@@ -18,35 +28,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train BertSim (MSE on graded labels; the best dev epoch is kept). Running "
         "the same command again after a kill resumes from OUT/checkpoint.",
     )
-    p.add_argument("--train", required=True, help="training pairs (.csv, .tsv, .jsonl, .parquet)")
-    p.add_argument("--dev", help="dev pairs, same columns; evaluated every epoch (recommended)")
-    p.add_argument("--out", required=True, help="output folder for the trained model")
-    p.add_argument("--model", default=d.model,
-                   help="encoder: 'default' (embedded MiniLM-L6) or a local model directory")
-    p.add_argument("--query-column", default="query")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
+    add_pair_options(p)
+    add_out(p, "output folder for the trained model")
+    add_model(p, default=d.model, what="encoder to start from")
     p.add_argument("--label-min", type=float, default=0.0,
                    help="lowest label of the data's scale (mapped to 0)")
     p.add_argument("--label-max", type=float, default=2.0,
                    help="highest label of the data's scale (mapped to 2), e.g. 5 for STS-B")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--max-length", type=int, default=d.max_length,
-                   help="tokens per pair (default: 99%% of the training pairs whole)")
-    p.add_argument("--lr", type=float, default=d.encoder_lr, help="encoder learning rate")
+    add_training(p, d, lr=d.encoder_lr,
+                 max_length_help="tokens per pair (None: 99%% of the training pairs whole)")
     p.add_argument("--head-lr-factor", type=float, default=d.head_lr_factor,
                    help="head learning rate = this × --lr")
     p.add_argument("--new-vocab-lr-factor", type=float, default=d.new_vocab_lr_factor,
                    help="rows a vocabulary extension added learn at this × --lr")
-    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision)
     p.add_argument("--pooling", choices=POOLINGS, default=d.pooling)
-    p.add_argument("--no-normalize", action="store_true",
-                   help="feed texts to the tokenizer as they are (no adrecall text normalisation)")
+    add_no_normalize(p)
     p.add_argument("--select-metric", choices=METRICS,
                    default=d.select_metric, help="dev metric that picks the best epoch")
     p.add_argument("--eval-every", type=int, default=d.eval_every,
@@ -64,12 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="per training query, random texts of other queries added as label 0")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                    help="steps between resume checkpoints (0: at epoch ends only)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a BertSim (and its checkpoint) already in --out; any other "
-                   "folder is refused")
-    p.add_argument("--keep-checkpoint", action="store_true",
-                   help="keep OUT/checkpoint after training finishes")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_resumable_out(p, "a BertSim (and its checkpoint)")
+    add_output_switches(p)
     p.set_defaults(func=_run)
 
 
@@ -122,10 +116,20 @@ def _run(args: argparse.Namespace) -> int:
     result = train_reranker(args.train, args.out, dev=args.dev, config=config, pair_format=fmt,
                             first_stage=first_stage)
     manifest = json.loads((result.out_dir / "manifest.json").read_text(encoding="utf-8"))
-    print(json.dumps({"out": str(result.out_dir), "best_epoch": result.best_epoch,
-                      "best_step": result.best_step, "best_metrics": result.best_metrics,
-                      "negatives_added": {k: manifest["training"]["negatives"][k]
-                                          for k in ("mined", "random")},
-                      "fusion_weight": (manifest.get("fusion") or {}).get("weight"),
-                      "wall_seconds": round(result.wall_seconds, 1)}, indent=2))
+    summary = {"out": str(result.out_dir), "best_epoch": result.best_epoch,
+               "best_step": result.best_step, "best_metrics": result.best_metrics,
+               "negatives_added": {k: manifest["training"]["negatives"][k]
+                                   for k in ("mined", "random")},
+               "fusion_weight": (manifest.get("fusion") or {}).get("weight"),
+               "wall_seconds": round(result.wall_seconds, 1)}
+    if args.json:
+        print_json(args, summary)
+        return 0
+    best = ", ".join(f"{k} {v:.4f}" for k, v in (result.best_metrics or {}).items()
+                     if isinstance(v, float))
+    print(f"trained BertSim -> {result.out_dir} in {result.wall_seconds:.0f} s; kept step "
+          f"{result.best_step} (epoch {result.best_epoch})" + (f", dev {best}" if best else "")
+          + f"; negatives added: {summary['negatives_added']}"
+          + (f"; fusion weight {summary['fusion_weight']:g}"
+             if summary["fusion_weight"] is not None else ""))
     return 0

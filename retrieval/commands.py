@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
+from adrecall.cli_options import print_json
 from retrieval.retriever import Hit, Retriever, fusion_settings
 
 
@@ -66,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     results = retriever.search(list(args.queries), k=args.k)
     for query, hits in zip(args.queries, results):
         if args.json:
-            print(json.dumps({"query": query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+            print_json(args, {"query": query, "hits": [h.to_dict() for h in hits]}, indent=None)
         else:
             print(format_hits(query, hits))
     return 0
@@ -167,7 +168,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(f"warning: {len(missing)} relevant doc id(s) of the qrels are not ad ids of the "
               f"index (e.g. {missing[:5]}); they count as not found", file=sys.stderr)
     if args.json:
-        print(json.dumps(report, indent=1, ensure_ascii=False))
+        print_json(args, report, indent=1)
     else:
         print(
             f"index {args.index}: {settings['index_ads']:,} ads, {settings['index_type']}, model "

@@ -213,8 +213,8 @@ def test_diagnose_command_writes_the_report(tiny_model: Path, tmp_path: Path, ca
     pd.DataFrame({"query": ["cheap flights", "pizza"], "text": ["flights offer", "shoes sale"],
                   "label": [2, 0]}).to_csv(pairs, index=False)
     out = tmp_path / "rep" / "anisotropy.txt"
-    code = main(["diagnose", "--texts", str(sample), "--model", str(tiny_model), "--pairs", str(pairs),
-                 "--out", str(out), "--whiten", "8", "--quiet"])
+    code = main(["diagnose", "--texts", str(sample), "--model", str(tiny_model), "--labelled", str(pairs),
+                 "--out", str(out), "--whiten-dim", "8", "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "model's own pooling" in printed and "whitened model (8)" in printed and "rel cos" in printed
@@ -224,9 +224,9 @@ def test_diagnose_command_writes_the_report(tiny_model: Path, tmp_path: Path, ca
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--whiten", "big"], "whitening dimension 'big' is not a number"),
+        (["--whiten-dim", "0"], "whitening dimension 0 must be between 1"),
         (["--random-pairs", "0"], "--random-pairs must be at least 1"),
-        (["--pairs", "MISSING"], "does not exist"),
+        (["--labelled", "MISSING"], "does not exist"),
     ],
 )
 def test_diagnose_command_bad_input_is_one_line(

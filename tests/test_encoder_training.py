@@ -231,7 +231,7 @@ def test_train_encoder_command_cosent(tiny_model: Path, tmp_path: Path, capsys: 
     path = tmp_path / "pairs.csv"
     pd.DataFrame({"query": pairs.queries, "text": pairs.texts, "label": pairs.labels}).to_csv(path, index=False)
     out = tmp_path / "cosent"
-    code = main(["train-encoder", "--pairs", str(path), "--out", str(out), "--model", str(tiny_model),
+    code = main(["train-encoder", "--train", str(path), "--out", str(out), "--model", str(tiny_model),
                  "--loss", "cosent", "--max-steps", "2", "--batch-size", "4", "--dev-fraction", "0.4",
                  "--quiet"])
     assert code == 0
@@ -259,7 +259,7 @@ def test_train_encoder_command_refuses_bad_input_in_one_line(
     path = tmp_path / "pairs.csv"
     pd.DataFrame({"query": pairs.queries, "text": pairs.texts, "label": pairs.labels}).to_csv(path, index=False)
     extra = [str(tmp_path / "nope") if e == "NOPE" else e for e in extra]
-    code = main(["train-encoder", "--pairs", str(path), "--out", str(tmp_path / "o"), "--model",
+    code = main(["train-encoder", "--train", str(path), "--out", str(tmp_path / "o"), "--model",
                  str(tiny_model), "--max-steps", "1", "--quiet", *extra])
     assert code == 2
     err = capsys.readouterr().err

@@ -114,7 +114,7 @@ def test_info_default_matches_the_loaded_model(capsys: pytest.CaptureFixture[str
 
 
 def test_plain_folder_with_wobert_flag(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from adrecall.wobert import set_wobert_flag
+    from adrecall.model_loading import set_wobert_flag
 
     folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "tiny"))
     info = inspect_target(folder)

@@ -74,7 +74,7 @@ def command_line(command: str, out: Path, model: Path, data: dict[str, Path]) ->
     extra = {
         "train-reranker": ["--train", str(data["pairs"]), "--epochs", "1", "--max-length", "16",
                            "--quiet"],
-        "train-encoder": ["--pairs", str(data["pairs"]), "--max-steps", "1", "--batch-size", "4",
+        "train-encoder": ["--train", str(data["pairs"]), "--max-steps", "1", "--batch-size", "4",
                           "--quiet"],
         "extend-vocab": ["--texts", str(data["corpus"])],
         "pretrain": ["--texts", str(data["corpus"]), "--max-steps", "1", "--quiet"],

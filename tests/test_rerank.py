@@ -401,9 +401,9 @@ def test_cli_train_reranker(tiny_model_dir: Path, tmp_path: Path, capsys) -> Non
     code = main(["train-reranker", "--train", str(train), "--dev", str(train), "--out",
                  str(tmp_path / "out"), "--model", str(tiny_model_dir), "--text-column", "title",
                  "--label-max", "5", "--epochs", "1", "--batch-size", "8", "--max-length", "16",
-                 "--quiet"])
+                 "--quiet", "--json"])
     assert code == 0
-    assert json.loads(capsys.readouterr().out)["best_epoch"] == 1
+    assert json.loads(capsys.readouterr().out)["best_epoch"] == 1  # stdout: the JSON alone
     assert BertSim.load(tmp_path / "out").score("cheap car", ["car sale"]).shape == (1,)
     frame.loc[0, "label"] = 7
     write(frame, train)

@@ -58,7 +58,7 @@ def mine_hard_negatives(
     relevance_threshold: float = 1.0,
     relevant_ids: Mapping[str, set[str]] | None = None,
     batch_size: int = 256,
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> MinedNegatives:
     """Up to ``n_negatives`` hard negatives per query from the top ``candidates`` of the index.
 
@@ -93,7 +93,7 @@ def mine_hard_negatives(
     }
     negatives: dict[str, list[str]] = {}
     starts = range(0, len(queries), batch_size)
-    for start in tqdm(starts, desc="mining hard negatives", unit="batch", disable=not show_progress):
+    for start in tqdm(starts, desc="mining hard negatives", unit="batch", disable=not progress):
         batch = queries[start : start + batch_size]
         results = retriever.search(batch, k=candidates)  # type: ignore[attr-defined]
         for query, hits in zip(batch, results):

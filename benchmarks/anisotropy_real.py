@@ -239,7 +239,7 @@ def _embed_all(
                     out[part] = {v: data[v] for v in variants}
                     continue
         started = time.perf_counter()
-        out[part] = embedder.embed(items, variants, batch_size=128, bf16=bf16, show_progress=False)
+        out[part] = embedder.embed(items, variants, batch_size=128, bf16=bf16, progress=False)
         print(f"  embedded {part}: {len(items)} texts in {time.perf_counter() - started:.0f} s", flush=True)
         cache.mkdir(parents=True, exist_ok=True)
         np.savez(path, texts_sha256=np.array(digest), **out[part])  # type: ignore[arg-type]

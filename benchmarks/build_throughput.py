@@ -77,7 +77,7 @@ def run_adrecall(table: Path, work: Path, batch_size: int, normalize_text: bool)
     out = work / f"idx-{time.monotonic_ns()}"
     started = time.perf_counter()
     summary = build_index(
-        table, out, batch_size=batch_size, normalize_text=normalize_text, show_progress=False
+        table, out, batch_size=batch_size, normalize_text=normalize_text, progress=False
     )
     seconds = time.perf_counter() - started
     assert summary.count == table_rows(table)

@@ -143,7 +143,7 @@ def cached_index(
     print(f"{dataset.name}: building the {index_type} index of {len(ids):,} docs in {out}",
           file=sys.stderr)
     build_index(corpus_path, out, model=encoder, index_type=index_type, resume=True,
-                show_progress=sys.stderr.isatty())
+                progress=sys.stderr.isatty())
     return CachedIndex(out, True, len(ids), dropped, load())
 
 

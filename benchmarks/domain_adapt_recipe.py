@@ -232,10 +232,10 @@ def evaluate_pair_scorer(score: Callable[[list[str], list[str]], np.ndarray], da
 
 def bm25_scorer(first: list[str], second: list[str]) -> np.ndarray:
     """BM25 of each first text against its second text, IDF from all second texts."""
-    from benchmarks.bm25 import BM25Index
+    from retrieval.lexical_index import LexicalIndex
 
     docs = list(dict.fromkeys(second))
-    index = BM25Index(docs, language="zh")
+    index = LexicalIndex.build(docs, language="zh")
     position = {d: i for i, d in enumerate(docs)}
     cache: dict[str, np.ndarray] = {}
     out = np.zeros(len(first), dtype=np.float32)
@@ -376,7 +376,7 @@ def _finetune_bi_encoder(model_dir: str, out: Path, data: dict, preset: dict, ar
     train = pairs_from_lists(*data["qbqtc_train"], role="train", source="qbqtc v1 train")
     dev = pairs_from_lists(*data["qbqtc_dev"], role="dev", source="qbqtc v1 dev")
     summary = train_encoder(
-        train, out, model=model_dir, dev_pairs=dev, overwrite=True, show_progress=not args.quiet,
+        train, out, model=model_dir, dev_pairs=dev, overwrite=True, progress=not args.quiet,
         config=TrainEncoderConfig(loss="cosent", epochs=preset["epochs"], batch_size=32,
                                   max_length=64, precision=args.precision, seed=args.seed),
     )

@@ -96,10 +96,10 @@ def _run_from_positions(
 
 def build_bm25(dataset: EvalDataset, depth: int) -> System:
     """BM25 (bm25s, jieba for Chinese) over the data set's doc texts."""
-    from benchmarks.bm25 import BM25Index
+    from retrieval.lexical_index import LexicalIndex
 
     start = time.perf_counter()
-    index = BM25Index(dataset.doc_texts(), language="auto")
+    index = LexicalIndex.build(dataset.doc_texts(), language="auto")
     doc_ids = dataset.doc_ids()
 
     def search(queries: dict[str, str]) -> RunResults:

@@ -129,11 +129,11 @@ def bm25_reference(
     """BM25 of each ``(query, text)`` pair, every ``text`` a document of an index over
     ``corpus`` (deduplicated, order kept; the texts are added if missing). Returns the scores
     and a line describing the index."""
-    from benchmarks.bm25 import BM25Index
+    from retrieval.lexical_index import LexicalIndex
 
     docs = list(dict.fromkeys([*corpus, *texts]))
     position = {doc: i for i, doc in enumerate(docs)}
-    index = BM25Index(docs, language=language)
+    index = LexicalIndex.build(docs, language=language)
     cache: dict[str, np.ndarray] = {}
     scores = np.empty(len(queries), dtype=np.float32)
     for i, (query, text) in enumerate(zip(queries, texts, strict=True)):

@@ -81,7 +81,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_length=args.max_length,
         normalize_text=not args.no_normalize,
-        show_progress=not args.quiet,
+        progress=not args.quiet,
     )
     paths = write_report(report, args.out)
     if args.json:
@@ -186,7 +186,7 @@ def run_train_encoder(args: argparse.Namespace) -> int:
         config=config,
         columns=PairColumns(args.query_column, args.text_column, args.label_column),
         overwrite=args.overwrite,
-        show_progress=not args.quiet,
+        progress=not args.quiet,
     )
     if args.json:
         print_json(args, summary.to_dict())

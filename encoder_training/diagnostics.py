@@ -296,7 +296,7 @@ def diagnose(
     batch_size: int = 64,
     max_length: int | None = None,
     normalize_text: bool = True,
-    show_progress: bool = False,
+    progress: bool = False,
 ) -> DiagnosticsReport:
     """Embed ``texts`` (and the labelled ``pairs``) under each pooling variant and measure them.
 
@@ -319,12 +319,12 @@ def diagnose(
                 f"whitening to {need} dimensions needs at least {need} texts to fit on, got "
                 f"{len(texts)}; give more texts or a smaller dimension (e.g. --whiten 128)"
             )
-    sample = embedder.embed(texts, wanted, batch_size=batch_size, show_progress=show_progress)
+    sample = embedder.embed(texts, wanted, batch_size=batch_size, progress=progress)
     query_vecs: dict[str, np.ndarray] = {}
     text_vecs: dict[str, np.ndarray] = {}
     if pairs is not None and len(pairs):
-        query_vecs = embedder.embed(pairs.queries, wanted, batch_size=batch_size, show_progress=show_progress)
-        text_vecs = embedder.embed(pairs.texts, wanted, batch_size=batch_size, show_progress=show_progress)
+        query_vecs = embedder.embed(pairs.queries, wanted, batch_size=batch_size, progress=progress)
+        text_vecs = embedder.embed(pairs.texts, wanted, batch_size=batch_size, progress=progress)
 
     entries: list[tuple[str, str, np.ndarray, np.ndarray | None, np.ndarray | None]] = []
     for v in variants:

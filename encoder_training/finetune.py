@@ -143,7 +143,7 @@ def train_encoder(
     config: TrainEncoderConfig | None = None,
     columns: PairColumns | None = None,
     overwrite: bool = False,
-    show_progress: bool = True,
+    progress: bool = True,
 ) -> TrainEncoderSummary:
     """Fine-tune ``model`` on ``pairs`` and save the best dev epoch at ``out``.
 
@@ -173,7 +173,7 @@ def train_encoder(
     mined_stats: dict[str, int] = {}
     negatives: dict[str, list[str]] = {}
     if config.loss == "mnrl" and config.hard_negatives and index is not None:
-        negatives, mined_stats = _mine(index, train, config, show_progress)
+        negatives, mined_stats = _mine(index, train, config, progress)
         if config.normalize_text:
             negatives = {q: [model_text(t) for t in v] for q, v in negatives.items()}
 
@@ -200,7 +200,7 @@ def train_encoder(
     started = time.perf_counter()
     dev_before = _flat(evaluator(st_model))
     primary_key = _primary_key(evaluator)
-    trainer, checkpoints = _trainer(st_model, rows, evaluator, primary_key, config, out, show_progress)
+    trainer, checkpoints = _trainer(st_model, rows, evaluator, primary_key, config, out, progress)
     result = trainer.train()
     seconds = time.perf_counter() - started
     history = [
@@ -322,7 +322,7 @@ def cosent_rows(pairs: Pairs) -> dict[str, list[Any]]:
 
 
 def _mine(
-    index: str | Path, train: Pairs, config: TrainEncoderConfig, show_progress: bool
+    index: str | Path, train: Pairs, config: TrainEncoderConfig, progress: bool
 ) -> tuple[dict[str, list[str]], dict[str, int]]:
     from adrecall.hard_negatives import mine_hard_negatives
     from retrieval.retriever import Retriever
@@ -338,7 +338,7 @@ def _mine(
         n_negatives=max(1, min(config.mining_candidates, wanted)),
         candidates=config.mining_candidates,
         relevance_threshold=config.relevance_threshold,
-        show_progress=show_progress,
+        progress=progress,
     )
     return mined.negatives, dict(mined.stats)
 
@@ -402,7 +402,7 @@ def _trainer(
     primary_key: str,
     config: TrainEncoderConfig,
     out: Path,
-    show_progress: bool,
+    progress: bool,
 ) -> tuple[Any, Path]:
     from datasets import Dataset
     from sentence_transformers import (
@@ -443,7 +443,7 @@ def _trainer(
         greater_is_better=True,
         logging_steps=max(1, min(50, config.max_steps or 50)),
         report_to="none",
-        disable_tqdm=not show_progress,
+        disable_tqdm=not progress,
         dataloader_num_workers=0,
         save_only_model=True,
     )

@@ -84,7 +84,7 @@ class PoolingEmbedder:
         *,
         batch_size: int = 64,
         bf16: bool = False,
-        show_progress: bool = False,
+        progress: bool = False,
     ) -> dict[str, np.ndarray]:
         """``{variant: float32 (n, d)}`` for the requested variants, rows in input order."""
         import torch
@@ -99,7 +99,7 @@ class PoolingEmbedder:
         order = np.argsort([-len(t) for t in prepared], kind="stable")  # similar lengths batch well
         parts: dict[str, list[np.ndarray]] = {v: [] for v in variants}
         starts = range(0, len(prepared), batch_size)
-        for start in tqdm(starts, desc="embedding", unit="batch", disable=not show_progress):
+        for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
             batch = [prepared[i] for i in order[start : start + batch_size]]
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 pooled = self._pool_batch(batch, variants)

@@ -90,7 +90,7 @@ def build_index(
     text_column: str = "text",
     normalize_text: bool = True,
     resume: bool = False,
-    show_progress: bool = True,
+    progress: bool = True,
     whiten: bool = False,
     whiten_dim: int | None = None,
     whiten_sample: int = 100_000,
@@ -138,7 +138,7 @@ def build_index(
     }
     checkpoint = open_checkpoint(out, state, resume)
 
-    shards, resumed = _encode_shards(source, encoder, checkpoint, count, chunk_rows, batch_size, show_progress)
+    shards, resumed = _encode_shards(source, encoder, checkpoint, count, chunk_rows, batch_size, progress)
     whitening = None
     if whiten:
         sample = _training_sample(checkpoint, shards, whiten_sample)
@@ -198,12 +198,12 @@ def _encode_shards(
     count: int,
     chunk_rows: int,
     batch_size: int,
-    show_progress: bool,
+    progress: bool,
 ) -> tuple[list[ShardInfo], int]:
     """Encode every chunk that has no finished shard yet; return all shards and the skipped ads."""
     shards: list[ShardInfo] = []
     resumed = 0
-    with tqdm(total=count, unit="ad", desc="encoding ads", disable=not show_progress) as bar:
+    with tqdm(total=count, unit="ad", desc="encoding ads", disable=not progress) as bar:
         for chunk in source.chunks(chunk_rows):
             info = read_shard_info(checkpoint, chunk.number)
             if info is None:

@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         normalize_text=not args.no_normalize,
         resume=args.resume,
-        show_progress=not args.quiet,
+        progress=not args.quiet,
         whiten=args.whiten,
         whiten_dim=args.whiten_dim,
     )

@@ -54,7 +54,7 @@ def training_negatives(
         mined = mine_hard_negatives(
             first_stage, pairs, n_negatives=config.mined_negatives,
             candidates=config.mining_candidates, relevance_threshold=float("-inf"),
-            show_progress=config.progress,
+            progress=config.progress,
         )
     return add_negatives(pairs, mined=mined, random_per_query=config.random_negatives,
                          seed=config.seed)

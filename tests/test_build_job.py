@@ -25,7 +25,7 @@ def ads_csv(tmp_path: Path, ads_frame: pd.DataFrame) -> Path:
 
 def test_summary_and_manifest(tmp_path: Path, ads_csv: Path, encoder: Encoder) -> None:
     out = tmp_path / "idx"
-    summary = build_index(ads_csv, out, model=encoder, chunk_rows=5, show_progress=False)
+    summary = build_index(ads_csv, out, model=encoder, chunk_rows=5, progress=False)
     assert (summary.count, summary.dimension, summary.index_type) == (12, 384, "flat")
     assert summary.bytes_on_disk > 12 * 384 * 4 and summary.resumed_ads == 0
     manifest = read_manifest(out)
@@ -52,18 +52,18 @@ def test_killed_build_resumes_with_every_ad_exactly_once(
 
     monkeypatch.setattr(build_job, "embed_chunk", dies_on_third_chunk)
     with pytest.raises(RuntimeError, match="killed"):
-        build_index(ads_csv, out, model=encoder, chunk_rows=3, show_progress=False)
+        build_index(ads_csv, out, model=encoder, chunk_rows=3, progress=False)
     assert not out.exists()
     assert len(list(checkpoint_dir(out).glob("shard-*.json"))) == 2
 
     with pytest.raises(CheckpointError, match="pass --resume"):
-        build_index(ads_csv, out, model=encoder, chunk_rows=3, show_progress=False)
+        build_index(ads_csv, out, model=encoder, chunk_rows=3, progress=False)
     with pytest.raises(CheckpointError, match="chunk_rows: was 3, now 4"):
-        build_index(ads_csv, out, model=encoder, chunk_rows=4, resume=True, show_progress=False)
+        build_index(ads_csv, out, model=encoder, chunk_rows=4, resume=True, progress=False)
 
     encoded_chunks.clear()
     monkeypatch.setattr(build_job, "embed_chunk", lambda c, e, b: (encoded_chunks.append(c.number), real_embed(c, e, b))[1])
-    summary = build_index(ads_csv, out, model=encoder, chunk_rows=3, resume=True, show_progress=False)
+    summary = build_index(ads_csv, out, model=encoder, chunk_rows=3, resume=True, progress=False)
     assert encoded_chunks == [2, 3], "only the unfinished chunks are encoded again"
     assert summary.resumed_ads == 6 and summary.count == 12
 
@@ -84,7 +84,7 @@ def test_failed_write_leaves_the_previous_index_loadable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "idx"
-    build_index(ads_csv, out, model=encoder, show_progress=False)
+    build_index(ads_csv, out, model=encoder, progress=False)
     before = (out / MANIFEST_FILE).read_text()
     bigger = write_table(pd.concat([ads_frame, ads_frame.assign(ad_id=ads_frame["ad_id"] + "-b")]), tmp_path / "more.csv")
 
@@ -93,12 +93,12 @@ def test_failed_write_leaves_the_previous_index_loadable(
 
     monkeypatch.setattr(build_job, "write_manifest", crash)
     with pytest.raises(OSError, match="disk full"):
-        build_index(bigger, out, model=encoder, show_progress=False)
+        build_index(bigger, out, model=encoder, progress=False)
     assert (out / MANIFEST_FILE).read_text() == before
     assert len(Retriever.load(out, model=encoder)) == 12
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".idx")] == []
     monkeypatch.undo()
-    summary = build_index(bigger, out, model=encoder, resume=True, show_progress=False)
+    summary = build_index(bigger, out, model=encoder, resume=True, progress=False)
     assert summary.resumed_ads == 24 and len(Retriever.load(out, model=encoder)) == 24
 
 
@@ -107,7 +107,7 @@ def test_output_that_is_not_an_index_is_not_replaced(tmp_path: Path, ads_csv: Pa
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="holds files adrecall did not write"):
-        build_index(ads_csv, out, model=encoder, show_progress=False)
+        build_index(ads_csv, out, model=encoder, progress=False)
     assert (out / "notes.txt").read_text() == "keep me"
 
 
@@ -116,4 +116,4 @@ def test_bad_table_fails_before_the_model_loads(tmp_path: Path, monkeypatch: pyt
     path.write_text("ad_id,text\na1,one\na1,two\n")
     monkeypatch.setattr(build_job, "Encoder", lambda *a, **k: pytest.fail("model loaded"))
     with pytest.raises(ValueError, match="appears twice"):
-        build_index(path, tmp_path / "idx", show_progress=False)
+        build_index(path, tmp_path / "idx", progress=False)

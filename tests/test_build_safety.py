@@ -39,7 +39,7 @@ def _ads(tmp_path: Path, count: int) -> Path:
 
 
 def _build(ads: Path, out: Path, **options: object) -> None:
-    build_index(ads, out, model=HashEncoder(), chunk_rows=10, show_progress=False, **options)
+    build_index(ads, out, model=HashEncoder(), chunk_rows=10, progress=False, **options)
 
 
 def _loaded_count(out: Path) -> int:
@@ -167,7 +167,7 @@ def test_folder_holding_out_that_cannot_be_written_is_refused(
     monkeypatch.setattr(tempfile, "TemporaryFile", probe)
     monkeypatch.setattr(build_job, "Encoder", _NoModel)
     with pytest.raises(ValueError, match=r"cannot write in '.*work' \(Permission denied\), where"):
-        build_index(_ads(tmp_path, 12), out, show_progress=False)
+        build_index(_ads(tmp_path, 12), out, progress=False)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
@@ -183,7 +183,7 @@ def test_unwritable_out_or_parent_is_refused_before_the_model_loads(
     monkeypatch.setattr(build_job, "Encoder", _NoModel)
     try:
         with pytest.raises(ValueError, match="cannot write in"):
-            build_index(_ads(tmp_path, 12), out, show_progress=False)
+            build_index(_ads(tmp_path, 12), out, progress=False)
     finally:
         folder.chmod(0o755)
 
@@ -292,7 +292,7 @@ from tests.hash_encoder import HashEncoder
 if sys.argv[3] == "two-renames":
     folder_swap._RENAMEAT2 = None
 build_index(sys.argv[1], sys.argv[2], model=HashEncoder(), chunk_rows=10, resume=True,
-            show_progress=False)
+            progress=False)
 """
 
 

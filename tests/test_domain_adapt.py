@@ -223,7 +223,7 @@ def test_an_index_refuses_a_model_whose_wobert_flag_changed(tiny: Path, tmp_path
     extend_vocabulary(CORPUS, tiny, model, ExtendConfig(words=10, min_word_count=2))
     ads = tmp_path / "ads.csv"
     pd.DataFrame({"ad_id": [f"a{i}" for i in range(len(CORPUS))], "text": CORPUS}).to_csv(ads, index=False)
-    build_index(ads, tmp_path / "idx", model=model, show_progress=False)
+    build_index(ads, tmp_path / "idx", model=model, progress=False)
     retriever = Retriever.load(tmp_path / "idx")
     assert retriever.manifest.wobert
     assert retriever.search(["北京机票"], k=3)[0]

@@ -74,14 +74,14 @@ def ads_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def real_index(ads_table: Path, tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Path:
     out = tmp_path_factory.mktemp("idx") / "index"
-    build_index(ads_table, out, model=encoder, show_progress=False)
+    build_index(ads_table, out, model=encoder, progress=False)
     return out
 
 
 @pytest.fixture(scope="module")
 def tiny_index(ads_table: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tidx") / "index"
-    build_index(ads_table, out, model=str(tiny_model), show_progress=False)
+    build_index(ads_table, out, model=str(tiny_model), progress=False)
     return out
 
 
@@ -136,7 +136,7 @@ def _assert_no_relevant(mined: dict[str, list[str]], pairs: Pairs) -> None:
 def test_mined_hard_negatives_never_contain_a_labelled_relevant_ad(real_index: Path, encoder: Encoder) -> None:
     pairs = _labelled()
     retriever = Retriever.load(real_index, model=encoder)
-    mined = mine_hard_negatives(retriever, pairs, n_negatives=10, candidates=30, show_progress=False)
+    mined = mine_hard_negatives(retriever, pairs, n_negatives=10, candidates=30, progress=False)
     assert set(mined.negatives) == set(TOPICS)
     _assert_no_relevant(mined.negatives, pairs)
     # the relevant ads and their duplicates were among the candidates and were skipped
@@ -161,7 +161,7 @@ def test_mining_skips_ids_given_as_relevant_and_checks_its_arguments() -> None:
 
     pairs = pairs_from_lists(["q"], ["Relevant ad"], [1])
     mined = mine_hard_negatives(FakeRetriever(), pairs, n_negatives=3, candidates=6,
-                                relevant_ids={"q": {"x5"}}, show_progress=False)
+                                relevant_ids={"q": {"x5"}}, progress=False)
     assert mined.for_query("q") == ["other ad", "fourth ad"]
     assert mined.stats == {"queries": 1, "candidates_seen": 6, "skipped_relevant_text": 2,
                            "skipped_relevant_id": 1, "skipped_repeated_text": 1, "negatives": 2,
@@ -194,7 +194,7 @@ def test_train_encoder_mnrl_with_hard_negatives_saves_a_loadable_model(
     config = TrainEncoderConfig(loss="mnrl", batch_size=4, max_steps=2, hard_negatives=2,
                                 mining_candidates=10, dev_fraction=0.4)
     summary = train_encoder(_labelled(), out, model=tiny_model, index=tiny_index, config=config,
-                            show_progress=False)
+                            progress=False)
     assert summary.steps == 2 and summary.primary_metric == "dev_cosine_ndcg@10"
     assert summary.hard_negatives["mined_used"] > 0 and summary.hard_negatives["rows"] == summary.train_rows
     # two relevant ads per query, two negatives per row: four distinct mined negatives per query
@@ -221,7 +221,7 @@ def test_train_encoder_keeps_the_vocabulary_extension_record(tiny_model: Path, t
                   {"step": "extend-vocab", "old_vocab_size": 30, "new_vocab_size": 40})
     config = TrainEncoderConfig(loss="cosent", batch_size=4, max_steps=1, dev_fraction=0.4)
     train_encoder(_labelled(), tmp_path / "tuned", model=extended, config=config,
-                  show_progress=False)
+                  progress=False)
     assert added_vocab_start(tmp_path / "tuned") == 30
 
 

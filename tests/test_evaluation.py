@@ -38,7 +38,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> dict[st
     keep = ads["ad_id"].isin(set(qrels["ad_id"])) | (ads.index % 30 == 0)
     ads[keep].to_csv(folder / "ads.csv", index=False)
     qrels.to_csv(folder / "qrels.tsv", sep="\t", index=False)
-    build_index(folder / "ads.csv", folder / "idx", model=encoder, show_progress=False)
+    build_index(folder / "ads.csv", folder / "idx", model=encoder, progress=False)
     return {"index": folder / "idx", "qrels": folder / "qrels.tsv", "ads": folder / "ads.csv",
             "queries": sample_queries_path(), "dir": folder}
 

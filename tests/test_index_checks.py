@@ -28,10 +28,10 @@ def built(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> dict[st
     indexes = {}
     for name in ("flat", "hnsw", "ivf"):
         indexes[name] = root / name
-        build_index(ads, indexes[name], model=encoder, index_type=name, show_progress=False)
+        build_index(ads, indexes[name], model=encoder, index_type=name, progress=False)
     indexes["whitened"] = root / "whitened"
     build_index(
-        ads, indexes["whitened"], model=encoder, whiten=True, whiten_dim=8, show_progress=False
+        ads, indexes["whitened"], model=encoder, whiten=True, whiten_dim=8, progress=False
     )
     return indexes
 

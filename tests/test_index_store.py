@@ -22,7 +22,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Pat
 
     root = tmp_path_factory.mktemp("store")
     frame = pd.DataFrame({"ad_id": [a for a, _ in ADS], "text": [t for _, t in ADS]})
-    build_index(write_table(frame, root / "ads.csv"), root / "idx", model=encoder, show_progress=False)
+    build_index(write_table(frame, root / "ads.csv"), root / "idx", model=encoder, progress=False)
     return root / "idx"
 
 

@@ -65,7 +65,7 @@ def index_dir(data: dict[str, Path], tiny_model_dir: Path,
     from index_build.build_job import build_index
 
     out = tmp_path_factory.mktemp("index") / "idx"
-    build_index(data["ads"], out, model=str(tiny_model_dir), show_progress=False)
+    build_index(data["ads"], out, model=str(tiny_model_dir), progress=False)
     return out
 
 
@@ -288,7 +288,7 @@ def test_fine_tuned_encoder_is_checked_at_load(data: dict[str, Path], tmp_path: 
 
     base = make_tiny_model(tmp_path / "base")
     out = tmp_path / "tuned"
-    train_encoder(data["pairs"], out, model=base, show_progress=False,
+    train_encoder(data["pairs"], out, model=base, progress=False,
                   config=TrainEncoderConfig(loss="cosent", max_steps=1, batch_size=4))
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["kind"] == ENCODER and TRAINING_FILE in manifest["files"]

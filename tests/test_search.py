@@ -40,7 +40,7 @@ def ads_path(catalogue: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def flat(ads_path: Path, encoder: Encoder, tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     out = tmp_path_factory.mktemp("flat") / "idx"
-    build_index(ads_path, out, model=encoder, chunk_rows=500, show_progress=False)
+    build_index(ads_path, out, model=encoder, chunk_rows=500, progress=False)
     return Retriever.load(out, model=encoder)
 
 
@@ -85,7 +85,7 @@ def test_approximate_indexes_keep_recall_on_real_embeddings(
     index_type: str, ads_path: Path, encoder: Encoder, flat: Retriever, queries: list[str],
     tmp_path: Path,
 ) -> None:
-    build_index(ads_path, tmp_path / "idx", model=encoder, index_type=index_type, show_progress=False)
+    build_index(ads_path, tmp_path / "idx", model=encoder, index_type=index_type, progress=False)
     approximate = Retriever.load(tmp_path / "idx", model=encoder)
     assert approximate.manifest.index_type == index_type
     exact = flat.search(queries, k=10)
@@ -159,7 +159,7 @@ def test_reranker_without_callable_score_is_refused_at_load(
     reranker: object, ads_frame: pd.DataFrame, encoder: Encoder, tmp_path: Path
 ) -> None:
     build_index(write_table(ads_frame, tmp_path / "ads.csv"), tmp_path / "idx", model=encoder,
-                show_progress=False)
+                progress=False)
     with pytest.raises(TypeError, match="reranker .*(NoScore has no callable score|is the class)"):
         Retriever.load(tmp_path / "idx", model=encoder, reranker=reranker)  # type: ignore[arg-type]
 

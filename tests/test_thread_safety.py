@@ -55,7 +55,7 @@ def sample_retriever(encoder: Encoder, tmp_path_factory: pytest.TempPathFactory)
     frame = pd.read_csv(sample_ads_path(), dtype=str, keep_default_na=False).iloc[::30]
     ads = write_table(frame, tmp_path_factory.mktemp("ads") / "ads.parquet")
     out = tmp_path_factory.mktemp("idx") / "idx"
-    build_index(ads, out, model=encoder, show_progress=False)
+    build_index(ads, out, model=encoder, progress=False)
     return Retriever.load(out, model=encoder)
 
 

@@ -69,7 +69,7 @@ def whitened_index(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -
     frame = pd.read_csv(sample_ads_path(), dtype=str, keep_default_na=False).iloc[::5].head(600)
     root = tmp_path_factory.mktemp("whitened")
     build_index(write_table(frame, root / "ads.csv"), root / "idx", model=encoder, whiten=True,
-                whiten_dim=128, show_progress=False)
+                whiten_dim=128, progress=False)
     return root / "idx", frame.reset_index(drop=True)
 
 

@@ -16,7 +16,7 @@ A builder that cannot make its system in this run raises ``SystemUnavailable``; 
 (and any fusion that needs it) is skipped with that message. ``--merge`` keeps the systems
 already in a results file that this run does not redo.
 
-Systems: ``bm25``, ``use`` (benchmarks/bm25.py, use_peer.py); ``dense-flat``, ``dense-hnsw``,
+Systems: ``bm25``, ``use`` (the product's ``retrieval.lexical_index``, use_peer.py); ``dense-flat``, ``dense-hnsw``,
 ``dense-ivf`` and ``dense-flat+rerank`` (benchmarks/dense_systems.py: our bi-encoder over each
 FAISS index type, indexes cached under $ADRECALL_CACHE/eval/indexes; ``--model DIR`` picks
 the bi-encoder, ``--reranker DIR`` the BertSim model the rerank system needs).

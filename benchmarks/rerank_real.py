@@ -9,7 +9,7 @@ Tasks (data read from ``$ADRECALL_DATASETS``, default ``../shared/datasets``; ne
   best epoch on sts-dev, report Spearman on sts-test.
 
 Each task also reports two zero-training references: cosine similarity of the same MiniLM used
-as a bi-encoder (sentence-transformers, mean pooling), and BM25 (``benchmarks/bm25.py``: bm25s,
+as a bi-encoder (sentence-transformers, mean pooling), and BM25 (``retrieval.lexical_index``: bm25s,
 jieba tokens for Chinese). BM25 scores each test pair as query → text against an index whose
 IDF comes from a whole corpus: for QBQTC the unique titles of all three v1 splits (language
 "zh"), for STS-B the unique sentences (both sides) of all three splits (language "en"; the

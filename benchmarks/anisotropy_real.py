@@ -164,8 +164,9 @@ def train_stage(args: argparse.Namespace) -> int:
         max_train_rows=args.max_train_rows,
         precision="bf16",
         seed=42,
+        overwrite=True,
     )
-    trained = train_encoder(train, work / "finetuned", dev_pairs=dev, index=index_dir, config=config, overwrite=True)
+    trained = train_encoder(train, work / "finetuned", dev=dev, config=config, index=index_dir)
     print(json.dumps({k: v for k, v in trained.to_dict().items() if k != "dev_history"}, indent=2, ensure_ascii=False))
     return 0
 

@@ -324,24 +324,29 @@ def run(args: argparse.Namespace) -> dict:
             "extended+distilled": str(work / "distilled")}
 
     recipe.timed("extend", lambda: extend_vocabulary(
-        texts, args.model, dirs["extended"], ExtendConfig(words=args.words, overwrite=True)
+        texts, dirs["extended"], model=args.model,
+        config=ExtendConfig(words=args.words, overwrite=True),
     ).to_dict())
     if args.compare_wobert:
         dirs["extended+wobert"] = str(work / "extended-wobert")
         recipe.timed("extend-wobert", lambda: extend_vocabulary(
-            texts, args.model, dirs["extended+wobert"],
-            ExtendConfig(words=args.compare_wobert, overwrite=True),
+            texts, dirs["extended+wobert"], model=args.model,
+            config=ExtendConfig(words=args.compare_wobert, overwrite=True),
         ).to_dict())
-    recipe.timed("pretrain", lambda: pretrain(texts, dirs["extended"], dirs["extended+pretrained"], PretrainConfig(
-        max_steps=preset["pretrain_steps"], batch_size=32, max_length=64, lr=args.pretrain_lr,
-        precision=args.precision, seed=args.seed, progress=not args.quiet, checkpoint_every=100,
-        threads=args.threads,
-    )).to_dict())
-    recipe.timed("distill", lambda: distill(texts, dirs["extended"], dirs["extended+distilled"], DistillConfig(
-        max_steps=preset["distill_steps"], batch_size=32, max_length=64, lr=args.distill_lr,
-        precision=args.precision, seed=args.seed, progress=not args.quiet, checkpoint_every=100,
-        threads=args.threads, teacher_threads=args.threads,
-    )).to_dict())
+    recipe.timed("pretrain", lambda: pretrain(
+        texts, dirs["extended+pretrained"], model=dirs["extended"], config=PretrainConfig(
+            max_steps=preset["pretrain_steps"], batch_size=32, max_length=64, lr=args.pretrain_lr,
+            precision=args.precision, seed=args.seed, progress=not args.quiet,
+            checkpoint_every=100, threads=args.threads,
+        ),
+    ).to_dict())
+    recipe.timed("distill", lambda: distill(
+        texts, dirs["extended+distilled"], model=dirs["extended"], config=DistillConfig(
+            max_steps=preset["distill_steps"], batch_size=32, max_length=64, lr=args.distill_lr,
+            precision=args.precision, seed=args.seed, progress=not args.quiet,
+            checkpoint_every=100, threads=args.threads, teacher_threads=args.threads,
+        ),
+    ).to_dict())
 
     data = evaluation_data(root, preset["train_pairs"], args.seed, preset.get("eval_limit"))
     recipe.timed("evaluate/bm25", lambda: evaluate_pair_scorer(bm25_scorer, data))
@@ -376,9 +381,10 @@ def _finetune_bi_encoder(model_dir: str, out: Path, data: dict, preset: dict, ar
     train = pairs_from_lists(*data["qbqtc_train"], role="train", source="qbqtc v1 train")
     dev = pairs_from_lists(*data["qbqtc_dev"], role="dev", source="qbqtc v1 dev")
     summary = train_encoder(
-        train, out, model=model_dir, dev_pairs=dev, overwrite=True, progress=not args.quiet,
+        train, out, model=model_dir, dev=dev,
         config=TrainEncoderConfig(loss="cosent", epochs=preset["epochs"], batch_size=32,
-                                  max_length=64, precision=args.precision, seed=args.seed),
+                                  max_length=64, precision=args.precision, seed=args.seed,
+                                  overwrite=True, progress=not args.quiet),
     )
     result = _bi_encoder(str(out), data)
     result["training"] = {"train_rows": summary.train_rows, "steps": summary.steps,
@@ -392,14 +398,14 @@ def _train_bertsim(model_dir: str, out: Path, data: dict, preset: dict, args: ar
     fmt = PairFormat(label_min=0.0, label_max=2.0)
     train = pairs_from_lists(*data["qbqtc_train"], fmt, role="train", source="qbqtc v1 train")
     dev = pairs_from_lists(*data["qbqtc_dev"], fmt, role="dev", source="qbqtc v1 dev")
-    result = train_reranker(train, out, dev=dev, pair_format=fmt, config=TrainConfig(
-        model=model_dir, epochs=preset["epochs"], batch_size=32, max_length=64,
+    result = train_reranker(train, out, model=model_dir, dev=dev, pair_format=fmt, config=TrainConfig(
+        epochs=preset["epochs"], batch_size=32, max_length=64,
         precision=args.precision, seed=args.seed, progress=not args.quiet, overwrite=True,
         checkpoint_every=200,
     ))
     model = BertSim.load(out, precision=args.precision)
     scores = evaluate_pair_scorer(lambda a, b: model.predict_pairs(a, b), data)
-    scores["training"] = {"train_pairs": len(train), "seconds": round(result.wall_seconds, 1),
+    scores["training"] = {"train_pairs": len(train), "seconds": round(result.seconds, 1),
                           "best_epoch": result.best_epoch, "best_dev": result.best_metrics}
     return scores
 

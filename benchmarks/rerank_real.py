@@ -174,8 +174,8 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
     dev_pairs = pairs_from_lists(*dev, fmt, role="dev", source=data["files"]["dev"])
     test_pairs = pairs_from_lists(*test, fmt, role="test", source=data["files"]["test"])
     config = TrainConfig(
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-        max_length=args.max_length, precision=args.precision, seed=args.seed,
+        epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
+        precision=args.precision, seed=args.seed,
         progress=not args.quiet, overwrite=args.overwrite, checkpoint_every=200,
     )
     out_dir = Path(args.work_dir) / task
@@ -183,7 +183,8 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
         if not (out_dir / "manifest.json").is_file():
             raise FileNotFoundError(f"{out_dir} holds no trained model; run without --skip-training")
     else:
-        train_reranker(train_pairs, out_dir, dev=dev_pairs, config=config, pair_format=fmt)
+        train_reranker(train_pairs, out_dir, model=args.model, dev=dev_pairs, config=config,
+                       pair_format=fmt)
 
     model = BertSim.load(out_dir, precision=args.precision)
     score_pairs(model, test_pairs.queries[:32], test_pairs.texts[:32], checked=True)  # warm-up

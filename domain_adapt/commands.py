@@ -161,9 +161,9 @@ def _run_extend(args: argparse.Namespace) -> int:
     from domain_adapt.vocab_extension import extend_vocabulary
 
     config = _config_from_args(ExtendConfig, args)
-    s = extend_vocabulary(_texts(args), args.model, args.out, config)
+    s = extend_vocabulary(_texts(args), args.out, model=args.model, config=config)
     return _print(args, s, (
-        f"extended {s.source} -> {s.out}: vocabulary {s.old_vocab_size} -> {s.new_vocab_size} "
+        f"extended {s.model} -> {s.out}: vocabulary {s.old_vocab_size} -> {s.new_vocab_size} "
         f"({s.added_chars} characters, {s.added_words} words; {s.mean_initialised} from the "
         f"mean of known pieces, {s.random_initialised} random); [UNK] rate on the corpus "
         f"{s.unk_rate_before:.1%} -> {s.unk_rate_after:.1%}"
@@ -176,13 +176,13 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from domain_adapt.pretrain import pretrain
 
     config = _config_from_args(PretrainConfig, args)
-    s = pretrain(_texts(args), args.model, args.out, config)
+    s = pretrain(_texts(args), args.out, model=args.model, config=config)
     ppl = (
         f"held-out perplexity {s.heldout_perplexity_before:.1f} -> {s.heldout_perplexity_after:.1f}"
         if s.heldout_perplexity_before is not None else "no held-out texts (perplexity not measured)"
     )
     return _print(args, s, (
-        f"pre-trained {s.source} -> {s.out}: {s.steps} steps ({s.epochs} epochs), "
+        f"pre-trained {s.model} -> {s.out}: {s.steps} steps ({s.epochs} epochs), "
         f"{s.tokens_seen} tokens, {s.tokens_per_second:.0f} tokens/s, {s.seconds:.0f} s; "
         f"train loss {s.train_loss_first:.3f} -> {s.train_loss_last:.3f}; {ppl}"
         + (f"; resumed at step {s.resumed_from_step}" if s.resumed_from_step else "")
@@ -194,13 +194,14 @@ def _run_distill(args: argparse.Namespace) -> int:
     from domain_adapt.distill import distill
 
     config = _config_from_args(DistillConfig, args)
-    s = distill(_texts(args), args.model, args.out, config, teacher_cache=args.teacher_cache)
+    s = distill(_texts(args), args.out, model=args.model, config=config,
+                teacher_cache=args.teacher_cache)
     held = (
         f"held-out cosine to the teacher {s.heldout_cosine_before:.3f} -> "
         f"{s.heldout_cosine_after:.3f}" if s.heldout_cosine_before is not None else "no held-out texts"
     )
     return _print(args, s, (
-        f"distilled {s.teacher} into {s.source} -> {s.out}: {s.steps} steps ({s.epochs} epochs), "
+        f"distilled {s.teacher} into {s.model} -> {s.out}: {s.steps} steps ({s.epochs} epochs), "
         f"{s.texts_per_second:.0f} texts/s, {s.seconds:.0f} s (teacher {s.teacher_seconds:.0f} s); "
         f"output {s.output_dimension}-d; {held}"
         + (f"; resumed at step {s.resumed_from_step}" if s.resumed_from_step else "")

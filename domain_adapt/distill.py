@@ -37,18 +37,18 @@ import torch
 from torch import nn
 
 from adrecall.model_loading import load_sentence_transformer, quiet_transformers
+from adrecall.models import model_label
 from adrecall.precision import autocast
 from adrecall.resume_checkpoint import remove_checkpoints
+from adrecall.run_summary import RunSummary
 from domain_adapt.config import DistillConfig
 from domain_adapt.teacher import Teacher, default_teacher_cache, load_teacher, teacher_embeddings
 
 
 @dataclass(frozen=True)
-class DistillSummary:
+class DistillSummary(RunSummary):
     """Outcome of :func:`distill`; ``to_dict()`` is recorded in ``domain_adapt.json``."""
 
-    out: str
-    source: str
     teacher: str
     teacher_dimension: int
     student_dimension: int
@@ -58,7 +58,6 @@ class DistillSummary:
     heldout_texts: int
     steps: int
     epochs: float
-    seconds: float
     teacher_seconds: float
     teacher_cache: str | None
     texts_per_second: float
@@ -71,9 +70,6 @@ class DistillSummary:
     resumed_from_step: int | None
     loss_curve: list[list[float]] = field(default_factory=list)
     config: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Student(nn.Module):
@@ -111,12 +107,12 @@ def load_student_modules(model_dir: Path, max_length: int) -> tuple[list[nn.Modu
 
 def distill(
     texts: Sequence[str],
-    model: str | Path | None,
     out: str | Path,
-    config: DistillConfig | None = None,
     *,
-    teacher: Teacher | None = None,
+    model: str | Path | None = "default",
+    config: DistillConfig | None = None,
     teacher_cache: str | Path | None = None,
+    teacher: Teacher | None = None,
 ) -> DistillSummary:
     """Train ``model``'s bi-encoder to reproduce the teacher's embeddings of ``texts``.
 
@@ -227,7 +223,8 @@ def distill(
     first, last = log.first_and_last()
     summary = DistillSummary(
         out=str(out_dir),
-        source=str(source),
+        model=model_label(model),
+        seconds=round(wall_before + time.perf_counter() - started, 2),
         teacher=teacher_name,
         teacher_dimension=teacher_dim,
         student_dimension=student_dim,
@@ -238,7 +235,6 @@ def distill(
         heldout_texts=len(held_texts),
         steps=step,
         epochs=round(step / steps_per_epoch, 3),
-        seconds=round(wall_before + time.perf_counter() - started, 2),
         teacher_seconds=round(teacher_seconds, 2),
         teacher_cache=str(cache) if cache is not None else None,
         texts_per_second=round(run_texts / max(train_seconds, 1e-9), 1),

@@ -24,24 +24,23 @@ from typing import Any
 import torch
 
 from adrecall.model_loading import encoder_dir, load_tokenizer, quiet_transformers
+from adrecall.models import model_label
 from adrecall.precision import autocast
 from adrecall.resume_checkpoint import remove_checkpoints
+from adrecall.run_summary import RunSummary
 from adrecall.wobert import wobert_active
 from domain_adapt.config import PretrainConfig
 
 
 @dataclass(frozen=True)
-class PretrainSummary:
+class PretrainSummary(RunSummary):
     """Outcome of :func:`pretrain`; ``to_dict()`` is recorded in ``domain_adapt.json``."""
 
-    out: str
-    source: str
     train_texts: int
     heldout_texts: int
     steps: int
     epochs: float
     tokens_seen: int
-    seconds: float
     tokens_per_second: float
     heldout_loss_before: float | None
     heldout_loss_after: float | None
@@ -53,9 +52,6 @@ class PretrainSummary:
     mlm_head: str
     loss_curve: list[list[float]] = field(default_factory=list)
     config: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def build_mlm_model(model_dir: Path, seed: int = 0) -> tuple[Any, Any, str]:
@@ -170,8 +166,9 @@ def heldout_loss(
 
 def pretrain(
     texts: Sequence[str],
-    model: str | Path | None,
     out: str | Path,
+    *,
+    model: str | Path | None = "default",
     config: PretrainConfig | None = None,
 ) -> PretrainSummary:
     """Continue masked-LM pre-training of ``model``'s encoder on ``texts``; save it to ``out``.
@@ -280,13 +277,13 @@ def pretrain(
     first, last = log.first_and_last()
     summary = PretrainSummary(
         out=str(out_dir),
-        source=str(source),
+        model=model_label(model),
+        seconds=round(wall_before + time.perf_counter() - started, 2),
         train_texts=len(train_texts),
         heldout_texts=len(held_texts),
         steps=step,
         epochs=round(step / steps_per_epoch, 3),
         tokens_seen=tokens_seen,
-        seconds=round(wall_before + time.perf_counter() - started, 2),
         tokens_per_second=round(run_tokens / max(train_seconds, 1e-9), 1),
         heldout_loss_before=_round(loss_before),
         heldout_loss_after=_round(loss_after),

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ import torch
 
 from adrecall.folders import ADAPTED_MODEL, check_out
 from adrecall.model_loading import encoder_dir, load_tokenizer
-from adrecall.models import resolve_model_dir
+from adrecall.models import model_label, resolve_model_dir
+from adrecall.run_summary import RunSummary
 from adrecall.wobert import (
     WOBERT_FLAG,
     _plain_normalizer,
@@ -62,11 +63,9 @@ class InitReport:
 
 
 @dataclass(frozen=True)
-class ExtendSummary:
+class ExtendSummary(RunSummary):
     """What :func:`extend_vocabulary` did; ``to_dict()`` is recorded in ``domain_adapt.json``."""
 
-    out: str
-    source: str
     texts: int
     old_vocab_size: int
     new_vocab_size: int
@@ -78,11 +77,7 @@ class ExtendSummary:
     wobert: bool
     unk_rate_before: float
     unk_rate_after: float
-    seconds: float
     config: dict
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def collect_new_tokens(texts: Sequence[str], tokenizer: Any, config: ExtendConfig) -> NewTokens:
@@ -212,8 +207,9 @@ def unk_rate(tokenizer: Any, texts: Sequence[str]) -> float:
 
 def extend_vocabulary(
     texts: Sequence[str],
-    model: str | Path | None,
     out: str | Path,
+    *,
+    model: str | Path | None = "default",
     config: ExtendConfig | None = None,
 ) -> ExtendSummary:
     """Extend ``model``'s vocabulary with what the corpus ``texts`` needs; save it to ``out``.
@@ -241,7 +237,8 @@ def extend_vocabulary(
     sample = corpus[:20_000]
     summary = ExtendSummary(
         out=str(out_dir),
-        source=str(source),
+        model=model_label(model),
+        seconds=0.0,
         texts=len(corpus),
         old_vocab_size=len(tokenizer.get_vocab()),
         new_vocab_size=len(new_tokenizer.get_vocab()),
@@ -253,7 +250,6 @@ def extend_vocabulary(
         wobert=wobert_active(new_tokenizer),
         unk_rate_before=round(unk_rate(tokenizer, sample), 6),
         unk_rate_after=round(unk_rate(new_tokenizer, sample), 6),
-        seconds=0.0,
         config=asdict(config),
     )
     model_io.begin_output(out_dir, source, overwrite=config.overwrite)
@@ -265,7 +261,7 @@ def extend_vocabulary(
             encoding="utf-8",
         )
         seconds = round(time.perf_counter() - started, 2)
-        summary = ExtendSummary(**{**asdict(summary), "seconds": seconds})
+        summary = replace(summary, seconds=seconds)
         model_io.finish_output(out_dir, source, {"step": "extend-vocab", **summary.to_dict()})
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)

@@ -13,5 +13,54 @@ Modules, each one concern:
 * ``tiny_model``: a tiny random BERT sentence-transformers folder for smoke tests.
 
 Heavy libraries (torch, sentence-transformers) are imported inside the functions that use
-them, so ``adrecall --help`` stays fast.
+them, so ``adrecall --help`` stays fast; the names below are imported lazily for the same
+reason.
+
+    from encoder_training import TrainEncoderConfig, diagnose, train_encoder
+    summary = train_encoder("pairs.csv", "models/tuned", index="idx",
+                            config=TrainEncoderConfig(epochs=1, progress=False))
+    summary.out, summary.model, summary.seconds, summary.best  # see adrecall.run_summary
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrainEncoderConfig": "encoder_training.finetune",
+    "TrainEncoderSummary": "encoder_training.finetune",
+    "train_encoder": "encoder_training.finetune",
+    "DiagnosticsReport": "encoder_training.diagnostics",
+    "diagnose": "encoder_training.diagnostics",
+    "PairColumns": "encoder_training.pairs",
+    "Pairs": "encoder_training.pairs",
+    "PairsError": "encoder_training.pairs",
+    "pairs_from_lists": "encoder_training.pairs",
+    "read_pairs": "encoder_training.pairs",
+}
+
+__all__ = [
+    "DiagnosticsReport",
+    "PairColumns",
+    "Pairs",
+    "PairsError",
+    "TrainEncoderConfig",
+    "TrainEncoderSummary",
+    "diagnose",
+    "pairs_from_lists",
+    "read_pairs",
+    "train_encoder",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'encoder_training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -176,24 +176,25 @@ def run_train_encoder(args: argparse.Namespace) -> int:
         normalize_text=not args.no_normalize,
         seed=args.seed,
         keep_checkpoint=args.keep_checkpoint,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
     )
     summary = train_encoder(
         args.train,
         args.out,
         model=args.model,
-        dev_pairs=args.dev,
-        index=args.index,
+        dev=args.dev,
         config=config,
+        index=args.index,
         columns=PairColumns(args.query_column, args.text_column, args.label_column),
-        overwrite=args.overwrite,
-        progress=not args.quiet,
     )
     if args.json:
         print_json(args, summary.to_dict())
         return 0
     key = summary.primary_metric
     print(
-        f"trained {summary.loss} on {summary.train_rows} rows in {summary.seconds:.0f} s "
+        f"trained {summary.loss} from {summary.model} on {summary.train_rows} rows in "
+        f"{summary.seconds:.0f} s "
         f"({summary.steps} steps); dev {key}: {summary.dev_before[key]:.4f} before, "
         f"{summary.best.get(key, float('nan')):.4f} kept ({summary.improvement:+.4f}); "
         f"model saved to {Path(summary.out)}"

@@ -39,9 +39,9 @@ import numpy as np
 
 from adrecall.adaptation_history import copy_history
 from adrecall.folders import ENCODER, check_out, mark_unfinished, prepare_out, write_manifest
-from adrecall.hard_negatives import text_key
 from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
+from adrecall.run_summary import RunSummary
 from adrecall.settings_checks import (
     PRECISIONS,
     check_choice,
@@ -57,6 +57,7 @@ from encoder_training.pairs import (
     read_pairs,
     split_by_query,
 )
+from encoder_training.training_rows import cosent_rows, mnrl_rows
 
 LOSSES = ("mnrl", "cosent")
 TRAINING_FILE = "adrecall_training.json"
@@ -83,6 +84,9 @@ class TrainEncoderConfig:
     eval_batch_size: int = 64
     seed: int = 42
     keep_checkpoint: bool = False
+    overwrite: bool = False
+    """Replace an ``encoder`` folder already at ``out``."""
+    progress: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -104,12 +108,11 @@ class TrainEncoderConfig:
         check_fraction("dev_fraction", self.dev_fraction, allow_zero=False)
 
 
-@dataclass
-class TrainEncoderSummary:
-    """What a training run did and how the dev figures moved."""
+@dataclass(frozen=True)
+class TrainEncoderSummary(RunSummary):
+    """What a training run did and how the dev figures moved (``seconds``: the training,
+    dev evaluations included)."""
 
-    out: str
-    base_model: str
     loss: str
     train_rows: int
     train_pairs: dict[str, object]
@@ -119,13 +122,9 @@ class TrainEncoderSummary:
     dev_history: list[dict[str, float]]
     best: dict[str, float]
     steps: int
-    seconds: float
     rows_per_second: float
     hard_negatives: dict[str, int] = field(default_factory=dict)
     config: dict[str, object] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
     @property
     def improvement(self) -> float:
@@ -134,32 +133,34 @@ class TrainEncoderSummary:
 
 
 def train_encoder(
-    pairs: Pairs | str | Path,
+    train: Pairs | str | Path,
     out: str | Path,
     *,
     model: str | Path | None = None,
-    dev_pairs: Pairs | str | Path | None = None,
-    index: str | Path | None = None,
+    dev: Pairs | str | Path | None = None,
     config: TrainEncoderConfig | None = None,
+    index: str | Path | None = None,
     columns: PairColumns | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
 ) -> TrainEncoderSummary:
-    """Fine-tune ``model`` on ``pairs`` and save the best dev epoch at ``out``.
+    """Fine-tune ``model`` on the ``train`` pairs and save the best dev epoch at ``out``.
 
-    ``index`` is an index directory (``adrecall build``) to mine MNRL hard negatives from.
-    ``dev_pairs`` defaults to ``config.dev_fraction`` of the queries held out of ``pairs``.
+    ``model`` is ``"default"`` (also ``None``) or a local Hugging Face / sentence-transformers
+    folder. ``train``/``dev`` are pairs tables or :class:`Pairs`; ``dev`` defaults to
+    ``config.dev_fraction`` of the queries held out of ``train``. ``index`` is an index
+    directory (``adrecall build``) to mine MNRL hard negatives from; ``columns`` names the
+    tables' columns.
     """
     config = config or TrainEncoderConfig()
     out = Path(out)
     model_dir = resolve_model_dir(model)
     inputs = [model_dir] + ([Path(index)] if index is not None else [])
-    check_out(out, ENCODER, overwrite=overwrite, inputs=inputs)
-    train = pairs if isinstance(pairs, Pairs) else read_pairs(pairs, columns, role="train")
-    if dev_pairs is None:
+    check_out(out, ENCODER, overwrite=config.overwrite, inputs=inputs)
+    if not isinstance(train, Pairs):
+        train = read_pairs(train, columns, role="train")
+    if dev is None:
         train, dev = split_by_query(train, config.dev_fraction, config.seed)
-    else:
-        dev = dev_pairs if isinstance(dev_pairs, Pairs) else read_pairs(dev_pairs, columns, role="dev")
+    elif not isinstance(dev, Pairs):
+        dev = read_pairs(dev, columns, role="dev")
     if index is not None and config.loss != "mnrl":
         raise ValueError("--index mines hard negatives for --loss mnrl only; drop it for cosent")
     if index is not None and not Path(index).is_dir():
@@ -173,7 +174,7 @@ def train_encoder(
     mined_stats: dict[str, int] = {}
     negatives: dict[str, list[str]] = {}
     if config.loss == "mnrl" and config.hard_negatives and index is not None:
-        negatives, mined_stats = _mine(index, train, config, progress)
+        negatives, mined_stats = _mine(index, train, config)
         if config.normalize_text:
             negatives = {q: [model_text(t) for t in v] for q, v in negatives.items()}
 
@@ -200,7 +201,7 @@ def train_encoder(
     started = time.perf_counter()
     dev_before = _flat(evaluator(st_model))
     primary_key = _primary_key(evaluator)
-    trainer, checkpoints = _trainer(st_model, rows, evaluator, primary_key, config, out, progress)
+    trainer, checkpoints = _trainer(st_model, rows, evaluator, primary_key, config, out)
     result = trainer.train()
     seconds = time.perf_counter() - started
     history = [
@@ -214,7 +215,7 @@ def train_encoder(
     ]
     best = max(history, key=lambda h: h[primary_key]) if history else {}
     st_model.max_seq_length = base_max_length
-    prepare_out(out, ENCODER, overwrite=overwrite, inputs=inputs)
+    prepare_out(out, ENCODER, overwrite=config.overwrite, inputs=inputs)
     mark_unfinished(out, ENCODER)
     st_model.save(str(out))
     copy_history(model_dir, out)  # BertSim from this encoder still knows the added vocabulary
@@ -222,7 +223,8 @@ def train_encoder(
         shutil.rmtree(checkpoints, ignore_errors=True)
     summary = TrainEncoderSummary(
         out=str(out),
-        base_model=model_label(model),
+        model=model_label(model),
+        seconds=round(seconds, 1),
         loss=config.loss,
         train_rows=n_rows,
         train_pairs=train.describe(config.relevance_threshold),
@@ -232,7 +234,6 @@ def train_encoder(
         dev_history=history,
         best=best or dev_before,
         steps=int(result.global_step),
-        seconds=round(seconds, 1),
         rows_per_second=round(n_rows * config.epochs / seconds, 1) if config.max_steps is None and seconds else 0.0,
         hard_negatives=mined_stats,
         config={**asdict(config), "index": str(index) if index else None,
@@ -241,88 +242,15 @@ def train_encoder(
     (out / TRAINING_FILE).write_text(
         json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    write_manifest(out, ENCODER, {"base_model": summary.base_model, "loss": config.loss})
+    write_manifest(out, ENCODER, {"base_model": summary.model, "loss": config.loss})
     return summary
-
-
-# ---------------------------------------------------------------- training rows
-
-
-def mnrl_rows(
-    pairs: Pairs,
-    negatives: dict[str, list[str]],
-    n_negatives: int,
-    relevance_threshold: float = 1.0,
-    seed: int = 0,
-) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Columns ``anchor, positive, negative_1..n`` (one row per relevant pair).
-
-    A query's mined negatives are rotated over its rows; missing ones are filled with random
-    training texts that are not relevant to the query (never one of its relevant texts).
-    """
-    relevant = pairs.relevant_texts(relevance_threshold)
-    relevant_keys = {q: {text_key(t) for t in ts} for q, ts in relevant.items()}
-    pool = list(dict.fromkeys(pairs.texts))
-    pool_keys = [text_key(t) for t in pool]
-    rng = np.random.default_rng(seed)
-    columns: dict[str, list[str]] = {"anchor": [], "positive": []}
-    for j in range(n_negatives):
-        columns[f"negative_{j + 1}"] = []
-    stats = {"rows": 0, "mined_used": 0, "random_filled": 0}
-    row_of_query: dict[str, int] = {}
-    for query, text, label in zip(pairs.queries, pairs.texts, pairs.labels):
-        if label < relevance_threshold:
-            continue
-        k = row_of_query.get(query, 0)
-        row_of_query[query] = k + 1
-        mined = [n for n in negatives.get(query, []) if text_key(n) not in relevant_keys[query]]
-        chosen: list[str] = []
-        for j in range(n_negatives):
-            if len(mined) > j:
-                chosen.append(mined[(k * n_negatives + j) % len(mined)])
-                stats["mined_used"] += 1
-        while len(chosen) < n_negatives:
-            filler = _random_negative(pool, pool_keys, relevant_keys[query], set(chosen), rng)
-            if filler is None:
-                raise PairsError(
-                    f"{pairs.source}: no text left to serve as a negative for query {query[:60]!r}; "
-                    "give more varied pairs or fewer hard negatives"
-                )
-            chosen.append(filler)
-            stats["random_filled"] += 1
-        columns["anchor"].append(query)
-        columns["positive"].append(text)
-        for j, neg in enumerate(chosen):
-            columns[f"negative_{j + 1}"].append(neg)
-        stats["rows"] += 1
-    return columns, stats
-
-
-def _random_negative(
-    pool: list[str], keys: list[str], banned: set[str], taken: set[str], rng: np.random.Generator
-) -> str | None:
-    for _ in range(50):
-        i = int(rng.integers(len(pool)))
-        if keys[i] not in banned and pool[i] not in taken:
-            return pool[i]
-    eligible = [p for p, k in zip(pool, keys) if k not in banned and p not in taken]
-    return eligible[int(rng.integers(len(eligible)))] if eligible else None
-
-
-def cosent_rows(pairs: Pairs) -> dict[str, list[Any]]:
-    """Columns ``sentence1, sentence2, score`` (every pair, graded label as score)."""
-    return {
-        "sentence1": list(pairs.queries),
-        "sentence2": list(pairs.texts),
-        "score": [float(y) for y in pairs.labels],
-    }
 
 
 # ---------------------------------------------------------------- pieces
 
 
 def _mine(
-    index: str | Path, train: Pairs, config: TrainEncoderConfig, progress: bool
+    index: str | Path, train: Pairs, config: TrainEncoderConfig
 ) -> tuple[dict[str, list[str]], dict[str, int]]:
     from adrecall.hard_negatives import mine_hard_negatives
     from retrieval.retriever import Retriever
@@ -338,7 +266,7 @@ def _mine(
         n_negatives=max(1, min(config.mining_candidates, wanted)),
         candidates=config.mining_candidates,
         relevance_threshold=config.relevance_threshold,
-        progress=progress,
+        progress=config.progress,
     )
     return mined.negatives, dict(mined.stats)
 
@@ -402,7 +330,6 @@ def _trainer(
     primary_key: str,
     config: TrainEncoderConfig,
     out: Path,
-    progress: bool,
 ) -> tuple[Any, Path]:
     from datasets import Dataset
     from sentence_transformers import (
@@ -443,7 +370,7 @@ def _trainer(
         greater_is_better=True,
         logging_steps=max(1, min(50, config.max_steps or 50)),
         report_to="none",
-        disable_tqdm=not progress,
+        disable_tqdm=not config.progress,
         dataloader_num_workers=0,
         save_only_model=True,
     )

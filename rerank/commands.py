@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from adrecall.cli_options import print_json
 
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_pair_options(p)
     add_out(p, "output folder for the trained model")
-    add_model(p, default=d.model, what="encoder to start from")
+    add_model(p, default="default", what="encoder to start from")
     p.add_argument("--label-min", type=float, default=0.0,
                    help="lowest label of the data's scale (mapped to 0)")
     p.add_argument("--label-max", type=float, default=2.0,
@@ -79,7 +80,6 @@ def _run(args: argparse.Namespace) -> int:
         label_max=args.label_max,
     )
     config = TrainConfig(
-        model=args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_length=args.max_length,
@@ -113,22 +113,23 @@ def _run(args: argparse.Namespace) -> int:
         # refuse a bad --out before the index's model loads (train_reranker checks it again)
         check_out(args.out, BERTSIM, overwrite=True, keep=CHECKPOINT_NAMES, inputs=(args.index,))
         first_stage = Retriever.load(args.index)
-    result = train_reranker(args.train, args.out, dev=args.dev, config=config, pair_format=fmt,
-                            first_stage=first_stage)
-    manifest = json.loads((result.out_dir / "manifest.json").read_text(encoding="utf-8"))
-    summary = {"out": str(result.out_dir), "best_epoch": result.best_epoch,
+    result = train_reranker(args.train, args.out, model=args.model, dev=args.dev, config=config,
+                            pair_format=fmt, first_stage=first_stage)
+    manifest = json.loads((Path(result.out) / "manifest.json").read_text(encoding="utf-8"))
+    summary = {"out": result.out, "model": result.model, "seconds": round(result.seconds, 1),
+               "best_epoch": result.best_epoch,
                "best_step": result.best_step, "best_metrics": result.best_metrics,
                "negatives_added": {k: manifest["training"]["negatives"][k]
                                    for k in ("mined", "random")},
-               "fusion_weight": (manifest.get("fusion") or {}).get("weight"),
-               "wall_seconds": round(result.wall_seconds, 1)}
+               "fusion_weight": (manifest.get("fusion") or {}).get("weight")}
     if args.json:
         print_json(args, summary)
         return 0
     best = ", ".join(f"{k} {v:.4f}" for k, v in (result.best_metrics or {}).items()
                      if isinstance(v, float))
-    print(f"trained BertSim -> {result.out_dir} in {result.wall_seconds:.0f} s; kept step "
-          f"{result.best_step} (epoch {result.best_epoch})" + (f", dev {best}" if best else "")
+    print(f"trained BertSim from {result.model} -> {result.out} in {result.seconds:.0f} s; "
+          f"kept step {result.best_step} (epoch {result.best_epoch})"
+          + (f", dev {best}" if best else "")
           + f"; negatives added: {summary['negatives_added']}"
           + (f"; fusion weight {summary['fusion_weight']:g}"
              if summary["fusion_weight"] is not None else ""))

@@ -22,9 +22,9 @@ whole (rounded up to a multiple of 8, at most what the encoder reads)."""
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every training choice, typed; recorded in the manifest."""
+    """Every training choice, typed; recorded in the manifest. The model to start from is
+    :func:`rerank.training.train_reranker`'s ``model`` argument (recorded beside these)."""
 
-    model: str = "default"
     epochs: int = 3
     batch_size: int = 32
     max_length: int | None = None

@@ -2,7 +2,7 @@
 linear warm-up then linear decay, gradient clipping, dev evaluation every epoch, the best epoch
 kept, and resumable checkpoints.
 
-``out_dir`` ends up holding the best model (load it with ``BertSim.load(out_dir)``); while a
+``out`` ends up holding the best model (load it with ``BertSim.load(out)``); while a
 run is going it also holds ``checkpoint/``. It must be new, empty or a BertSim folder (replaced
 only with ``overwrite``): anything else is refused before the model loads. Running the same
 command again after a kill resumes from that checkpoint: the data order of every epoch is a
@@ -30,6 +30,7 @@ from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.precision import autocast
 from adrecall.resume_checkpoint import prepare_resumable_out, remove_checkpoints
+from adrecall.run_summary import RunSummary
 from rerank.checkpoint import restore_checkpoint, save_checkpoint
 from rerank.config import MAX_LENGTH_QUANTILE, TrainConfig
 from rerank.first_stage import (
@@ -54,17 +55,16 @@ class StepInfo:
     lrs: dict[str, float]
 
 
-@dataclass
-class TrainResult:
-    """Where the best model is, which epoch it came from and every epoch's metrics."""
+@dataclass(frozen=True)
+class TrainResult(RunSummary):
+    """Where the best model is (``out``), which epoch it came from and every epoch's metrics;
+    ``seconds`` is the run's wall time, across resumes."""
 
-    out_dir: Path
     best_epoch: int
     best_metrics: dict
     best_step: int = 0
     history: list[dict] = field(default_factory=list)
     resumed_from_step: int | None = None
-    wall_seconds: float = 0.0
 
 
 class RowRateAdamW(torch.optim.AdamW):
@@ -131,20 +131,24 @@ def build_optimizer(
 
 def train_reranker(
     train: str | Path | LabelledPairs,
-    out_dir: str | Path,
+    out: str | Path,
     *,
+    model: str | Path | None = None,
     dev: str | Path | LabelledPairs | None = None,
     config: TrainConfig | None = None,
     pair_format: PairFormat | None = None,
-    on_step: Callable[[StepInfo], None] | None = None,
     first_stage: FirstStage | None = None,
+    on_step: Callable[[StepInfo], None] | None = None,
 ) -> TrainResult:
-    """Train BertSim on ``train``, keep the epoch best on ``dev``, save it in ``out_dir``.
+    """Train BertSim from the encoder ``model`` on ``train``, keep the epoch best on ``dev``,
+    save it in ``out``.
 
-    ``train``/``dev`` are pairs tables (CSV, TSV, JSONL, Parquet) or :class:`LabelledPairs`.
-    Every input is validated before the model loads. If ``out_dir`` holds a checkpoint of the
-    same run (same data and settings), training resumes from it; without ``dev`` the last
-    epoch is kept. ``on_step`` is called after every optimizer step (progress, tests).
+    ``model`` is ``"default"`` (also ``None``) or a local Hugging Face / sentence-transformers
+    folder. ``train``/``dev`` are pairs tables (CSV, TSV, JSONL, Parquet) or
+    :class:`LabelledPairs`. Every input is validated before the model loads. If ``out`` holds
+    a checkpoint of the same run (same model, data and settings), training resumes from it;
+    without ``dev`` the last epoch is kept. ``on_step`` is called after every optimizer step
+    (progress, tests).
 
     ``first_stage`` is the retriever BertSim will rerank (:class:`rerank.first_stage.
     FirstStage`): ``config.mined_negatives`` mines negatives from it, and with ``dev`` the
@@ -152,14 +156,15 @@ def train_reranker(
     """
     config = config or TrainConfig()
     fmt = pair_format or PairFormat()
-    out_dir = Path(out_dir)
+    out_dir = Path(out)
     train_pairs = _as_pairs(train, fmt, "train")
     dev_pairs = _as_pairs(dev, fmt, "dev") if dev is not None else None
     check_first_stage(config, first_stage)
-    fingerprint = _fingerprint(config, fmt, train_pairs, dev_pairs) | {
+    label = model_label(model)
+    fingerprint = _fingerprint(config, label, fmt, train_pairs, dev_pairs) | {
         "first_stage": first_stage.describe() if first_stage is not None else None
     }
-    model_dir = resolve_model_dir(config.model)
+    model_dir = resolve_model_dir(model)
     checkpoint = prepare_resumable_out(
         out_dir, BERTSIM, fingerprint, overwrite=config.overwrite,
         inputs=(model_dir, *([fingerprint["first_stage"]["index"]]
@@ -168,8 +173,8 @@ def train_reranker(
     negatives = training_negatives(train_pairs, first_stage, config)
     train_pairs = negatives.pairs
 
-    model = BertSim.from_encoder(
-        config.model,
+    bertsim = BertSim.from_encoder(
+        model,
         pooling=config.pooling,
         max_length=config.max_length,
         normalize=config.normalize,
@@ -177,11 +182,11 @@ def train_reranker(
         precision=config.precision,
     )
     if config.max_length is None:
-        model.max_length = fit_max_length(model, train_pairs)
+        bertsim.max_length = fit_max_length(bertsim, train_pairs)
     with torch.no_grad():  # start the output at the mean label: faster, calmer first steps
-        model.head.out.bias.fill_(float(train_pairs.labels.mean()))
+        bertsim.head.out.bias.fill_(float(train_pairs.labels.mean()))
     new_rows_from = added_vocab_start(model_dir)
-    optimizer = build_optimizer(model, config, new_rows_from)
+    optimizer = build_optimizer(bertsim, config, new_rows_from)
     steps_per_epoch = math.ceil(len(train_pairs) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup = warmup_steps(total_steps, config.warmup_ratio)
@@ -203,16 +208,16 @@ def train_reranker(
     }
     resumed_from = None
     if checkpoint is not None:
-        state = restore_checkpoint(checkpoint, model, optimizer)
+        state = restore_checkpoint(checkpoint, bertsim, optimizer)
         state.pop("optimizer", None)
         resumed_from = state["global_step"]
         _say(config, f"resuming from {checkpoint} at step {resumed_from} "
              f"(epoch {state['epoch'] + 1})")
 
-    encoded = model.encode_pairs(train_pairs.queries, train_pairs.texts)
+    encoded = bertsim.encode_pairs(train_pairs.queries, train_pairs.texts)
     labels = torch.from_numpy(train_pairs.labels)
     training_info = {
-        "config": asdict(config) | {"model": model_label(config.model)},
+        "config": {"model": label} | asdict(config),
         "pair_format": asdict(fmt),
         "data": {
             "train": train_pairs.describe(),
@@ -221,7 +226,7 @@ def train_reranker(
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps,
         "warmup_steps": warmup,
-        "max_length": model.max_length,
+        "max_length": bertsim.max_length,
         "max_length_rule": (
             "set" if config.max_length is not None
             else f"{MAX_LENGTH_QUANTILE:.0%} of training pairs whole, rounded up to 8"
@@ -241,11 +246,11 @@ def train_reranker(
         """Score dev, keep the model if it is the best so far, count evaluations since."""
         if dev_pairs is not None:
             scores = score_pairs(
-                model, dev_pairs.queries, dev_pairs.texts,
+                bertsim, dev_pairs.queries, dev_pairs.texts,
                 batch_size=config.eval_batch_size, checked=True,
             )
             record.update(evaluate_scores(dev_pairs.queries, scores, dev_pairs.labels))
-            model.train()
+            bertsim.train()
         state["history"].append(record)
         _say(config, _format_record(record))
         improved = (
@@ -263,7 +268,7 @@ def train_reranker(
             best_value=record.get(config.select_metric), best_epoch=record["epoch"],
             best_step=record["step"], best_metrics=record, evals_since_best=0,
         )
-        model.save(out_dir, {
+        bertsim.save(out_dir, {
             "label_scale": label_scale,
             "training": training_info | {"history": state["history"],
                                          "best_epoch": record["epoch"],
@@ -279,7 +284,7 @@ def train_reranker(
             break
         order = np.random.default_rng([config.seed, epoch]).permutation(len(train_pairs))
         first = state["step_in_epoch"] if epoch == state["epoch"] else 0
-        model.train()
+        bertsim.train()
         bar = tqdm(
             total=steps_per_epoch, initial=first, disable=not config.progress,
             desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
@@ -288,13 +293,13 @@ def train_reranker(
             rows = order[b * config.batch_size : (b + 1) * config.batch_size]
             step = state["global_step"] + 1
             set_lr(optimizer, lr_multiplier(step, total_steps, warmup))
-            batch = model.collate(encoded, rows)
+            batch = bertsim.collate(encoded, rows)
             with autocast(config.precision):
-                pred = model(**batch)
+                pred = bertsim(**batch)
             loss = torch.nn.functional.mse_loss(pred.float(), labels[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(bertsim.parameters(), config.max_grad_norm)
             optimizer.step()
             loss_value = float(loss.detach())
             state["global_step"] = step
@@ -312,13 +317,13 @@ def train_reranker(
                 if state["stopped_early"]:
                     break
             if config.checkpoint_every and step % config.checkpoint_every == 0 and mid_epoch:
-                save_checkpoint(out_dir, model, optimizer, state | {"wall_seconds": elapsed()})
+                save_checkpoint(out_dir, bertsim, optimizer, state | {"wall_seconds": elapsed()})
         bar.close()
         if not state["stopped_early"]:
             evaluate_and_keep({"epoch": epoch + 1, "step": state["global_step"],
                                "train_loss": state["epoch_loss_sum"] / steps_per_epoch})
         state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0)
-        save_checkpoint(out_dir, model, optimizer, state | {"wall_seconds": elapsed()})
+        save_checkpoint(out_dir, bertsim, optimizer, state | {"wall_seconds": elapsed()})
         if state["stopped_early"]:
             _say(config, f"early stop: {config.patience} dev evaluations without improvement")
 
@@ -335,13 +340,14 @@ def train_reranker(
     if not config.keep_checkpoint:
         remove_checkpoints(out_dir)
     return TrainResult(
-        out_dir=out_dir,
+        out=str(out_dir),
+        model=label,
+        seconds=wall,
         best_epoch=state["best_epoch"],
         best_step=state["best_step"],
         best_metrics=state["best_metrics"],
         history=state["history"],
         resumed_from_step=resumed_from,
-        wall_seconds=wall,
     )
 
 
@@ -373,12 +379,13 @@ def _as_pairs(data: str | Path | LabelledPairs, fmt: PairFormat, role: str) -> L
 
 
 def _fingerprint(
-    config: TrainConfig, fmt: PairFormat, train: LabelledPairs, dev: LabelledPairs | None
+    config: TrainConfig, model: str, fmt: PairFormat, train: LabelledPairs,
+    dev: LabelledPairs | None,
 ) -> dict:
-    """What must match for a checkpoint to be resumed: results-affecting settings and data."""
+    """What must match for a checkpoint to be resumed: the start model (its recorded label),
+    results-affecting settings and data."""
     ignored = {"progress", "overwrite", "keep_checkpoint", "checkpoint_every", "eval_batch_size"}
-    settings = {k: v for k, v in asdict(config).items() if k not in ignored}
-    settings["model"] = model_label(config.model)
+    settings = {"model": model} | {k: v for k, v in asdict(config).items() if k not in ignored}
     return {
         "settings": settings,
         "pair_format": asdict(fmt),

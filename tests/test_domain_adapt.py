@@ -94,8 +94,9 @@ def test_extension_keeps_every_old_id_and_embedding(tiny: Path, tmp_path: Path) 
     from transformers import AutoTokenizer
 
     old_tok = AutoTokenizer.from_pretrained(str(tiny))
-    summary = extend_vocabulary(CORPUS, tiny, tmp_path / "ext",
-                                ExtendConfig(words=5, min_word_count=2))
+    summary = extend_vocabulary(CORPUS, tmp_path / "ext", model=tiny,
+                                config=ExtendConfig(words=5, min_word_count=2))
+    assert (summary.out, summary.model) == (str(tmp_path / "ext"), str(tiny.resolve()))
     new_tok = AutoTokenizer.from_pretrained(str(tmp_path / "ext"))
     old_vocab, new_vocab = old_tok.get_vocab(), new_tok.get_vocab()
     assert summary.added_chars > 0 and summary.added_words > 0
@@ -147,7 +148,8 @@ def test_default_model_extension_loads_in_encoder(tmp_path: Path) -> None:
 
     texts = ["特价机票 北京飞上海", "少儿编程课程 免费试听", "鲸鱼 鳄鱼"]
     out = tmp_path / "ext-default"
-    summary = extend_vocabulary(texts, "default", out)
+    summary = extend_vocabulary(texts, out)
+    assert summary.model == "default" and summary.seconds > 0
     assert summary.added_chars >= 5 and summary.unk_rate_after == 0.0
     old_tok = AutoTokenizer.from_pretrained(str(default_model_dir()))
     new_tok = AutoTokenizer.from_pretrained(str(out))
@@ -169,7 +171,8 @@ def test_wobert_keeps_vocabulary_words_whole_and_matches_reference(tiny: Path, t
     from transformers import AutoTokenizer
 
     out = tmp_path / "wo"
-    summary = extend_vocabulary(CORPUS, tiny, out, ExtendConfig(words=10, min_word_count=2))
+    summary = extend_vocabulary(CORPUS, out, model=tiny,
+                                config=ExtendConfig(words=10, min_word_count=2))
     assert summary.wobert
     plain = AutoTokenizer.from_pretrained(str(out))
     assert plain.init_kwargs.get(WOBERT_FLAG) is True and not wobert_active(plain)
@@ -195,7 +198,7 @@ def test_every_loader_honours_the_wobert_flag(tiny: Path, tmp_path: Path) -> Non
     from retrieval.encoder import Encoder
 
     out = tmp_path / "wo"
-    extend_vocabulary(CORPUS, tiny, out, ExtendConfig(words=10, min_word_count=2))
+    extend_vocabulary(CORPUS, out, model=tiny, config=ExtendConfig(words=10, min_word_count=2))
     bertsim = BertSim.from_encoder(out, max_length=32)
     bertsim.save(tmp_path / "sim")
     tokenizers = {
@@ -220,7 +223,7 @@ def test_an_index_refuses_a_model_whose_wobert_flag_changed(tiny: Path, tmp_path
     from retrieval.retriever import Retriever
 
     model = tmp_path / "wo"
-    extend_vocabulary(CORPUS, tiny, model, ExtendConfig(words=10, min_word_count=2))
+    extend_vocabulary(CORPUS, model, model=tiny, config=ExtendConfig(words=10, min_word_count=2))
     ads = tmp_path / "ads.csv"
     pd.DataFrame({"ad_id": [f"a{i}" for i in range(len(CORPUS))], "text": CORPUS}).to_csv(ads, index=False)
     build_index(ads, tmp_path / "idx", model=model, progress=False)
@@ -307,7 +310,8 @@ PRETRAIN_TEXTS = [f"{a} {b} {c}" for a in ("playing", "runs", "the walker") for 
 def test_pretraining_a_tiny_model_lowers_the_mlm_loss(tiny: Path, tmp_path: Path) -> None:
     config = PretrainConfig(max_steps=40, batch_size=8, lr=3e-3, warmup_ratio=0.1,
                             heldout_fraction=0.15, seed=3, progress=False, checkpoint_every=0)
-    summary = pretrain(PRETRAIN_TEXTS, tiny, tmp_path / "pt", config)
+    summary = pretrain(PRETRAIN_TEXTS, tmp_path / "pt", model=tiny, config=config)
+    assert summary.model == str(tiny.resolve()) and summary.to_dict()["seconds"] > 0
     assert summary.steps == 40 and summary.heldout_texts > 0
     assert summary.train_loss_last < summary.train_loss_first - 0.2
     assert summary.heldout_loss_after is not None and summary.heldout_loss_before is not None
@@ -329,7 +333,7 @@ def test_pretraining_resumes_after_a_kill_and_ends_where_a_whole_run_ends(
 
     config = PretrainConfig(max_steps=8, batch_size=8, lr=1e-3, heldout_fraction=0.1,
                             progress=False, checkpoint_every=3)
-    whole = pretrain(PRETRAIN_TEXTS, tiny, tmp_path / "whole", config)
+    whole = pretrain(PRETRAIN_TEXTS, tmp_path / "whole", model=tiny, config=config)
 
     real_save = tu.save_checkpoint
     calls = {"n": 0}
@@ -343,12 +347,12 @@ def test_pretraining_resumes_after_a_kill_and_ends_where_a_whole_run_ends(
 
     monkeypatch.setattr(tu, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        pretrain(PRETRAIN_TEXTS, tiny, tmp_path / "killed", config)
+        pretrain(PRETRAIN_TEXTS, tmp_path / "killed", model=tiny, config=config)
     monkeypatch.setattr(tu, "save_checkpoint", real_save)
     with pytest.raises(ValueError, match="different run"):
-        pretrain(PRETRAIN_TEXTS, tiny, tmp_path / "killed", PretrainConfig(
+        pretrain(PRETRAIN_TEXTS, tmp_path / "killed", model=tiny, config=PretrainConfig(
             max_steps=8, batch_size=8, lr=2e-3, heldout_fraction=0.1, progress=False))
-    resumed = pretrain(PRETRAIN_TEXTS, tiny, tmp_path / "killed", config)
+    resumed = pretrain(PRETRAIN_TEXTS, tmp_path / "killed", model=tiny, config=config)
     assert resumed.resumed_from_step == 6
     assert torch.allclose(embeddings(tmp_path / "killed"), embeddings(tmp_path / "whole"), atol=1e-6)
     assert resumed.heldout_loss_after == pytest.approx(whole.heldout_loss_after, abs=1e-4)
@@ -359,8 +363,8 @@ def test_pretrain_refuses_an_output_folder_holding_other_files(tiny: Path, tmp_p
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     with pytest.raises(FolderError, match=r"holds files adrecall did not write \(notes.txt\)"):
-        pretrain(PRETRAIN_TEXTS, tiny, out, PretrainConfig(max_steps=1, progress=False,
-                                                           overwrite=True))
+        pretrain(PRETRAIN_TEXTS, out, model=tiny,
+                 config=PretrainConfig(max_steps=1, progress=False, overwrite=True))
 
 
 # ---------------------------------------------------------------- distillation
@@ -388,8 +392,8 @@ def test_distillation_lowers_the_mse_to_the_teacher(tiny: Path, tmp_path: Path) 
     cache = tmp_path / "fake.npy"
     config = DistillConfig(max_steps=30, batch_size=8, lr=2e-3, heldout_fraction=0.15,
                            progress=False, checkpoint_every=0, projection_init="random")
-    summary = distill(PRETRAIN_TEXTS, tiny, tmp_path / "st", config, teacher=FakeTeacher(),
-                      teacher_cache=cache)
+    summary = distill(PRETRAIN_TEXTS, tmp_path / "st", model=tiny, config=config,
+                      teacher_cache=cache, teacher=FakeTeacher())
     assert summary.teacher == "fake" and summary.output_dimension == 8
     assert summary.train_loss_last < summary.train_loss_first
     assert summary.heldout_mse_after is not None and summary.heldout_mse_before is not None
@@ -402,11 +406,11 @@ def test_distillation_lowers_the_mse_to_the_teacher(tiny: Path, tmp_path: Path) 
     assert np.allclose(np.linalg.norm(encoder.encode(["我爱北京"]), axis=1), 1.0, atol=1e-5)
 
     teacher = FakeTeacher()
-    dropped = distill(PRETRAIN_TEXTS, tiny, tmp_path / "st-drop",
-                      DistillConfig(max_steps=2, batch_size=8, progress=False, checkpoint_every=0,
-                                    heldout_fraction=0.15, projection="drop",
-                                    projection_fit_texts=16),
-                      teacher=teacher, teacher_cache=cache)
+    dropped = distill(PRETRAIN_TEXTS, tmp_path / "st-drop", model=tiny,
+                      config=DistillConfig(max_steps=2, batch_size=8, progress=False,
+                                           checkpoint_every=0, heldout_fraction=0.15,
+                                           projection="drop", projection_fit_texts=16),
+                      teacher_cache=cache, teacher=teacher)
     assert teacher.calls == 0  # the cached teacher embeddings were used
     assert dropped.output_dimension == 16 and dropped.teacher_seconds == 0.0
     assert Encoder(tmp_path / "st-drop").dimension == 16

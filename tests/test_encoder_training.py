@@ -13,7 +13,7 @@ import pytest
 from adrecall.cli import main
 from adrecall.folders import FolderError
 from adrecall.hard_negatives import mine_hard_negatives, text_key
-from encoder_training.finetune import TRAINING_FILE, TrainEncoderConfig, mnrl_rows, train_encoder
+from encoder_training.finetune import TRAINING_FILE, TrainEncoderConfig, train_encoder
 from encoder_training.pairs import (
     PairColumns,
     Pairs,
@@ -23,6 +23,7 @@ from encoder_training.pairs import (
     split_by_query,
 )
 from encoder_training.tiny_model import make_tiny_model
+from encoder_training.training_rows import mnrl_rows
 from index_build.build_job import build_index
 from retrieval.encoder import Encoder
 from retrieval.retriever import Retriever
@@ -192,9 +193,10 @@ def test_train_encoder_mnrl_with_hard_negatives_saves_a_loadable_model(
 ) -> None:
     out = tmp_path / "tuned"
     config = TrainEncoderConfig(loss="mnrl", batch_size=4, max_steps=2, hard_negatives=2,
-                                mining_candidates=10, dev_fraction=0.4)
-    summary = train_encoder(_labelled(), out, model=tiny_model, index=tiny_index, config=config,
-                            progress=False)
+                                mining_candidates=10, dev_fraction=0.4, progress=False)
+    summary = train_encoder(_labelled(), out, model=tiny_model, config=config, index=tiny_index)
+    assert (summary.out, summary.model) == (str(out), str(tiny_model.resolve()))
+    assert summary.seconds > 0 and summary.to_dict()["model"] == summary.model
     assert summary.steps == 2 and summary.primary_metric == "dev_cosine_ndcg@10"
     assert summary.hard_negatives["mined_used"] > 0 and summary.hard_negatives["rows"] == summary.train_rows
     # two relevant ads per query, two negatives per row: four distinct mined negatives per query
@@ -219,9 +221,9 @@ def test_train_encoder_keeps_the_vocabulary_extension_record(tiny_model: Path, t
     shutil.copytree(tiny_model, extended)
     write_history(extended, tmp_path / "none",
                   {"step": "extend-vocab", "old_vocab_size": 30, "new_vocab_size": 40})
-    config = TrainEncoderConfig(loss="cosent", batch_size=4, max_steps=1, dev_fraction=0.4)
-    train_encoder(_labelled(), tmp_path / "tuned", model=extended, config=config,
-                  progress=False)
+    config = TrainEncoderConfig(loss="cosent", batch_size=4, max_steps=1, dev_fraction=0.4,
+                                progress=False)
+    train_encoder(_labelled(), tmp_path / "tuned", model=extended, config=config)
     assert added_vocab_start(tmp_path / "tuned") == 30
 
 
@@ -274,10 +276,11 @@ def test_train_encoder_refuses_existing_output_and_dev_without_relevant(tiny_mod
     out.mkdir()
     (out / "keep.txt").write_text("x", encoding="utf-8")
     with pytest.raises(FolderError, match=r"holds files adrecall did not write \(keep.txt\)"):
-        train_encoder(_labelled(), out, model=tiny_model, overwrite=True)
+        train_encoder(_labelled(), out, model=tiny_model,
+                      config=TrainEncoderConfig(overwrite=True))
     dev = pairs_from_lists(["q"], ["some ad"], [0], role="dev", source="dev.csv")
     with pytest.raises(PairsError, match="dev pairs dev.csv hold no pair with label >= 1"):
-        train_encoder(_labelled(), tmp_path / "new", model=tiny_model, dev_pairs=dev,
+        train_encoder(_labelled(), tmp_path / "new", model=tiny_model, dev=dev,
                       config=TrainEncoderConfig(max_steps=1))
     with pytest.raises(ValueError, match="unknown loss 'triplet'"):
         TrainEncoderConfig(loss="triplet")

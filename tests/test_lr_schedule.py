@@ -80,11 +80,11 @@ def test_bertsim_training_runs_the_schedule(tiny_model_dir: Path, tmp_path: Path
     texts = [f"{w} sale" if i % 2 else "blue bike" for i, w in enumerate(TINY_WORDS[:10])]
     labels = np.tile([2.0, 0.0], 5)
     pairs = pairs_from_lists(queries, texts, labels)  # 10 pairs: 3 steps per epoch of 4
-    config = TrainConfig(model=str(tiny_model_dir), epochs=2, batch_size=4, max_length=16,
+    config = TrainConfig(epochs=2, batch_size=4, max_length=16,
                          encoder_lr=1e-3, warmup_ratio=0.3, seed=0, progress=False,
                          checkpoint_every=0)
     seen: list[float] = []
-    train_reranker(pairs, tmp_path / "out", config=config,
+    train_reranker(pairs, tmp_path / "out", model=tiny_model_dir, config=config,
                    on_step=lambda info: seen.append(info.lrs["encoder"] / config.encoder_lr))
     assert seen == pytest.approx(expected(6, 2))  # warm-up ceil(0.3 × 6) = 2
 
@@ -96,7 +96,7 @@ def test_pretraining_runs_the_schedule(tiny_model_dir: Path, tmp_path: Path) -> 
     config = PretrainConfig(max_steps=7, batch_size=8, lr=1e-3, warmup_ratio=0.3,
                             heldout_fraction=0.1, seed=0, progress=False, checkpoint_every=0)
     with _StepMultipliers() as seen:
-        pretrain(TEXTS, tiny_model_dir, tmp_path / "pt", config)
+        pretrain(TEXTS, tmp_path / "pt", model=tiny_model_dir, config=config)
     assert seen == pytest.approx(expected(7, 3))  # warm-up ceil(0.3 × 7) = 3
 
 
@@ -116,5 +116,5 @@ def test_distillation_runs_the_schedule(tiny_model_dir: Path, tmp_path: Path) ->
                            heldout_fraction=0.1, progress=False, checkpoint_every=0,
                            projection_init="random")
     with _StepMultipliers() as seen:
-        distill(TEXTS, tiny_model_dir, tmp_path / "st", config, teacher=Teacher())
+        distill(TEXTS, tmp_path / "st", model=tiny_model_dir, config=config, teacher=Teacher())
     assert seen == pytest.approx(expected(5, 3))  # warm-up ceil(0.5 × 5) = 3

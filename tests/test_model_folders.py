@@ -202,7 +202,7 @@ def test_reranker_killed_while_saving_is_refused_at_load_then_resumes(
     from rerank import BertSim, TrainConfig, train_reranker
 
     out = tmp_path / "sim"
-    config = TrainConfig(model=str(tiny_model_dir), epochs=2, batch_size=8, max_length=16,
+    config = TrainConfig(epochs=2, batch_size=8, max_length=16,
                          progress=False, checkpoint_every=0, seed=1)
     real_save_file = rerank.model.save_file
     saves = []
@@ -216,12 +216,12 @@ def test_reranker_killed_while_saving_is_refused_at_load_then_resumes(
 
     monkeypatch.setattr(rerank.model, "save_file", save_file_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_reranker(data["pairs"], out, config=config)
+        train_reranker(data["pairs"], out, model=tiny_model_dir, config=config)
     monkeypatch.setattr(rerank.model, "save_file", real_save_file)
     assert (out / "checkpoint").is_dir()
     with pytest.raises(FolderError, match="an unfinished adrecall bertsim"):
         BertSim.load(out)
-    result = train_reranker(data["pairs"], out, config=config)
+    result = train_reranker(data["pairs"], out, model=tiny_model_dir, config=config)
     assert result.resumed_from_step is not None
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["kind"] == BERTSIM and manifest["training"]["finished"] is True
@@ -288,8 +288,9 @@ def test_fine_tuned_encoder_is_checked_at_load(data: dict[str, Path], tmp_path: 
 
     base = make_tiny_model(tmp_path / "base")
     out = tmp_path / "tuned"
-    train_encoder(data["pairs"], out, model=base, progress=False,
-                  config=TrainEncoderConfig(loss="cosent", max_steps=1, batch_size=4))
+    train_encoder(data["pairs"], out, model=base,
+                  config=TrainEncoderConfig(loss="cosent", max_steps=1, batch_size=4,
+                                            progress=False))
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["kind"] == ENCODER and TRAINING_FILE in manifest["files"]
     assert Encoder(out).encode(["cheap car"]).shape == (1, 32)
@@ -312,7 +313,7 @@ def test_adapted_model_is_checked_by_every_loader(tiny_model_dir: Path, data: di
     from retrieval.encoder import Encoder
 
     out = tmp_path / "extended"
-    extend_vocabulary(data["corpus"].read_text().splitlines(), tiny_model_dir, out)
+    extend_vocabulary(data["corpus"].read_text().splitlines(), out, model=tiny_model_dir)
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert (manifest["kind"], manifest["step"]) == (ADAPTED_MODEL, "extend-vocab")
     assert {"model.safetensors", "domain_adapt.json", "tokenizer.json"} <= set(manifest["files"])
@@ -342,7 +343,7 @@ def test_copy_model_tree_leaves_the_source_manifest_behind(tiny_model_dir: Path,
     from domain_adapt.vocab_extension import extend_vocabulary
 
     source = tmp_path / "extended"
-    extend_vocabulary(data["corpus"].read_text().splitlines(), tiny_model_dir, source)
+    extend_vocabulary(data["corpus"].read_text().splitlines(), source, model=tiny_model_dir)
     copy = tmp_path / "copy"
     copy.mkdir()
     model_io.copy_model_tree(source, copy)

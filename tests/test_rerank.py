@@ -67,9 +67,9 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def quick_config(model_dir: Path, **overrides) -> TrainConfig:
+def quick_config(**overrides) -> TrainConfig:
     settings = {
-        "model": str(model_dir), "epochs": 2, "batch_size": 4, "max_length": 16,
+        "epochs": 2, "batch_size": 4, "max_length": 16,
         "encoder_lr": 1e-3, "warmup_ratio": 0.1, "seed": 3, "progress": False,
         "checkpoint_every": 0,
     }
@@ -86,8 +86,8 @@ def test_loss_falls_over_a_few_steps(tiny_model_dir: Path, tmp_path: Path) -> No
     train = write(toy_frame(), tmp_path / "train.csv")
     losses: list[float] = []
     train_reranker(
-        train, tmp_path / "out",
-        config=quick_config(tiny_model_dir, epochs=8, warmup_ratio=0.0),
+        train, tmp_path / "out", model=tiny_model_dir,
+        config=quick_config(epochs=8, warmup_ratio=0.0),
         on_step=lambda info: losses.append(info.loss),
     )
     assert len(losses) == 8 * 6
@@ -97,7 +97,7 @@ def test_loss_falls_over_a_few_steps(tiny_model_dir: Path, tmp_path: Path) -> No
 
 def test_head_learning_rate_is_ten_times_encoder(tiny_model_dir: Path, tmp_path: Path) -> None:
     model = BertSim.from_encoder(tiny_model_dir, max_length=16)
-    config = TrainConfig(model=str(tiny_model_dir), encoder_lr=1e-5)
+    config = TrainConfig(encoder_lr=1e-5)
     optimizer = build_optimizer(model, config)
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert set(groups) == {"encoder", "encoder_no_decay", "head", "head_no_decay"}
@@ -110,7 +110,8 @@ def test_head_learning_rate_is_ten_times_encoder(tiny_model_dir: Path, tmp_path:
     # The ratio holds at every step of the schedule, warm-up and decay included.
     seen: list[dict[str, float]] = []
     train = write(toy_frame(2), tmp_path / "train.csv")
-    train_reranker(train, tmp_path / "out", config=quick_config(tiny_model_dir, encoder_lr=2e-5),
+    train_reranker(train, tmp_path / "out", model=tiny_model_dir,
+                   config=quick_config(encoder_lr=2e-5),
                    on_step=lambda info: seen.append(info.lrs))
     for lrs in seen:
         assert lrs["head"] == pytest.approx(10 * lrs["encoder"])
@@ -120,8 +121,8 @@ def test_head_learning_rate_is_ten_times_encoder(tiny_model_dir: Path, tmp_path:
 def test_dev_metrics_and_best_epoch_in_manifest(tiny_model_dir: Path, tmp_path: Path) -> None:
     train = write(toy_frame(), tmp_path / "train.jsonl")
     dev = write(toy_frame(3, seed=1), tmp_path / "dev.parquet")
-    result = train_reranker(train, tmp_path / "out", dev=dev,
-                            config=quick_config(tiny_model_dir, epochs=3))
+    result = train_reranker(train, tmp_path / "out", model=tiny_model_dir, dev=dev,
+                            config=quick_config(epochs=3))
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
     for record in result.history:
         assert {"spearman", "pearson", "mse", "ndcg@10", "train_loss"} <= set(record)
@@ -246,19 +247,22 @@ class Killed(Exception):
 def test_resume_after_kill_matches_uninterrupted_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     train = write(toy_frame(), tmp_path / "train.csv")  # 24 pairs, 6 steps per epoch
     dev = write(toy_frame(3, seed=1), tmp_path / "dev.csv")
-    config = quick_config(tiny_model_dir, epochs=3, checkpoint_every=4)
-    whole = train_reranker(train, tmp_path / "whole", dev=dev, config=config)
+    config = quick_config(epochs=3, checkpoint_every=4)
+    whole = train_reranker(train, tmp_path / "whole", model=tiny_model_dir, dev=dev,
+                           config=config)
 
     def kill_at_step_10(info) -> None:
         if info.global_step == 10:
             raise Killed
 
     with pytest.raises(Killed):
-        train_reranker(train, tmp_path / "resumed", dev=dev, config=config,
+        train_reranker(train, tmp_path / "resumed", model=tiny_model_dir, dev=dev,
+                       config=config,
                        on_step=kill_at_step_10)
     assert (tmp_path / "resumed" / "checkpoint").is_dir()
     steps: list[int] = []
-    resumed = train_reranker(train, tmp_path / "resumed", dev=dev, config=config,
+    resumed = train_reranker(train, tmp_path / "resumed", model=tiny_model_dir, dev=dev,
+                             config=config,
                              on_step=lambda info: steps.append(info.global_step))
     assert resumed.resumed_from_step == 8  # last checkpoint before the kill
     assert steps == list(range(9, 19))  # nothing finished is redone
@@ -273,43 +277,43 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_model_dir: Path, tmp_p
 
 def test_resume_refuses_a_different_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     train = write(toy_frame(), tmp_path / "train.csv")
-    config = quick_config(tiny_model_dir, checkpoint_every=2)
+    config = quick_config(checkpoint_every=2)
 
     def kill(info) -> None:
         if info.global_step == 3:
             raise Killed
 
     with pytest.raises(Killed):
-        train_reranker(train, tmp_path / "out", config=config, on_step=kill)
-    other = quick_config(tiny_model_dir, checkpoint_every=2, encoder_lr=5e-4)
+        train_reranker(train, tmp_path / "out", model=tiny_model_dir, config=config, on_step=kill)
+    other = quick_config(checkpoint_every=2, encoder_lr=5e-4)
     with pytest.raises(ValueError, match=r"different run \(differs in \['settings.encoder_lr'\]"):
-        train_reranker(train, tmp_path / "out", config=other)
+        train_reranker(train, tmp_path / "out", model=tiny_model_dir, config=other)
 
 
 def test_finished_output_is_not_overwritten_silently(tiny_model_dir: Path, tmp_path: Path) -> None:
     train = write(toy_frame(2), tmp_path / "train.csv")
-    config = quick_config(tiny_model_dir, epochs=1)
-    train_reranker(train, tmp_path / "out", config=config)
+    config = quick_config(epochs=1)
+    train_reranker(train, tmp_path / "out", model=tiny_model_dir, config=config)
     with pytest.raises(FolderError, match="already holds an adrecall bertsim; pass --overwrite"):
-        train_reranker(train, tmp_path / "out", config=config)
-    train_reranker(train, tmp_path / "out", config=quick_config(tiny_model_dir, epochs=1,
-                                                                overwrite=True))
+        train_reranker(train, tmp_path / "out", model=tiny_model_dir, config=config)
+    train_reranker(train, tmp_path / "out", model=tiny_model_dir,
+                   config=quick_config(epochs=1, overwrite=True))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(FolderError, match="holds files adrecall did not write"):
-        train_reranker(train, tmp_path / "other", config=quick_config(tiny_model_dir,
-                                                                      overwrite=True))
+        train_reranker(train, tmp_path / "other", model=tiny_model_dir,
+                       config=quick_config(overwrite=True))
 
 
 def test_optimizer_state_round_trips_without_pickle(tiny_model_dir: Path) -> None:
     model = BertSim.from_encoder(tiny_model_dir, max_length=16)
-    optimizer = build_optimizer(model, TrainConfig(model=str(tiny_model_dir)))
+    optimizer = build_optimizer(model, TrainConfig())
     batch = model.collate(model.encode_pairs(["red"], ["blue car"]), [0])
     model(**batch).sum().backward()
     optimizer.step()
     tensors, meta = optimizer_to_safe(optimizer)
     json.dumps(meta)
-    fresh = build_optimizer(model, TrainConfig(model=str(tiny_model_dir)))
+    fresh = build_optimizer(model, TrainConfig())
     optimizer_from_safe(fresh, tensors, json.loads(json.dumps(meta)))
     a, b = optimizer.state_dict(), fresh.state_dict()
     assert a["param_groups"] == b["param_groups"]
@@ -373,7 +377,8 @@ def test_dev_file_in_another_layout_is_refused_before_training(
     monkeypatch.setattr(BertSim, "from_encoder", lambda *a, **k: pytest.fail("model loaded"))
     with pytest.raises(PairsError, match=r"dev file .* does not match the training data's "
                                          r"layout: it lacks column\(s\) \['text'\]"):
-        train_reranker(train, tmp_path / "out", dev=dev, config=quick_config(tiny_model_dir))
+        train_reranker(train, tmp_path / "out", model=tiny_model_dir, dev=dev,
+                       config=quick_config())
     assert not (tmp_path / "out").exists()
 
 

@@ -124,12 +124,13 @@ def test_model_trained_with_its_first_stage_records_negatives_and_fusion(
         [t for w in TINY_WORDS[:6] for t in (f"{w} red sale", "pizza bike")],
         [2, 0] * 6,
     )
-    config = TrainConfig(model=str(tiny_model_dir), epochs=1, batch_size=4, max_length=16,
+    config = TrainConfig(epochs=1, batch_size=4, max_length=16,
                          encoder_lr=1e-3, progress=False, checkpoint_every=0,
                          mined_negatives=3, mining_candidates=10, random_negatives=1)
-    result = train_reranker(train, tmp_path / "out", dev=train, config=config,
-                            first_stage=FakeFirstStage(catalogue))
-    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    result = train_reranker(train, tmp_path / "out", model=tiny_model_dir, dev=train,
+                            config=config, first_stage=FakeFirstStage(catalogue))
+    assert result.out == str(tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     negatives = manifest["training"]["negatives"]
     assert negatives["mined"] == 3 * 6 and negatives["random"] == 6
     assert negatives["rows_after"] == 12 + 18 + 6
@@ -138,15 +139,15 @@ def test_model_trained_with_its_first_stage_records_negatives_and_fusion(
     assert fusion["first_stage"]["index"] == "fake"
     assert fusion["dev_ndcg@10_by_weight"][f"{fusion['weight']:g}"] == max(
         fusion["dev_ndcg@10_by_weight"].values())
-    assert BertSim.load(result.out_dir).fusion_weight == fusion["weight"]
+    assert BertSim.load(result.out).fusion_weight == fusion["weight"]
 
 
 def test_mined_negatives_without_a_first_stage_are_refused(tiny_model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from rerank import TrainConfig, train_reranker
 
-    config = TrainConfig(model=str(tiny_model_dir), progress=False, mined_negatives=2)
+    config = TrainConfig(progress=False, mined_negatives=2)
     with pytest.raises(ValueError, match="needs the first stage"):
-        train_reranker(judged_pairs(), tmp_path / "out", config=config)
+        train_reranker(judged_pairs(), tmp_path / "out", model=tiny_model_dir, config=config)
     assert not (tmp_path / "out").exists()  # refused before anything was written
     with pytest.raises(ValueError, match="mining_candidates"):
         TrainConfig(mined_negatives=40, mining_candidates=30)

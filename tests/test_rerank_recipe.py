@@ -29,15 +29,15 @@ def toy_pairs(n: int = 24, seed: int = 0):  # type: ignore[no-untyped-def]
     return pairs_from_lists(queries, texts, labels)
 
 
-def quick(model_dir: Path, **overrides) -> TrainConfig:  # type: ignore[no-untyped-def]
-    settings = {"model": str(model_dir), "epochs": 2, "batch_size": 4, "max_length": 16,
+def quick(**overrides) -> TrainConfig:  # type: ignore[no-untyped-def]
+    settings = {"epochs": 2, "batch_size": 4, "max_length": 16,
                 "encoder_lr": 1e-3, "seed": 3, "progress": False, "checkpoint_every": 0}
     return TrainConfig(**(settings | overrides))
 
 
 def test_optimizer_holds_head_and_new_vocabulary_rates(tiny_model_dir: Path) -> None:
     model = BertSim.from_encoder(tiny_model_dir, max_length=16)
-    config = TrainConfig(model=str(tiny_model_dir), encoder_lr=2e-5, new_vocab_lr_factor=25.0)
+    config = TrainConfig(encoder_lr=2e-5, new_vocab_lr_factor=25.0)
     optimizer = build_optimizer(model, config, new_rows_from=30)
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert groups["head"]["lr"] == pytest.approx(10 * groups["encoder"]["lr"])
@@ -63,7 +63,7 @@ def test_added_rows_move_factor_times_as_far_as_at_the_encoder_rate(tiny_model_d
     moves = []
     for factor in (1.0, 7.0):
         model = copy.deepcopy(base)
-        config = TrainConfig(model=str(tiny_model_dir), encoder_lr=1e-3, new_vocab_lr_factor=factor)
+        config = TrainConfig(encoder_lr=1e-3, new_vocab_lr_factor=factor)
         optimizer = build_optimizer(model, config, new_rows_from=20)
         weight = model.encoder.get_input_embeddings().weight
         before = weight.detach().clone()
@@ -116,11 +116,11 @@ def test_default_training_records_the_fitted_max_length(tiny_model_dir: Path, tm
     pairs = toy_pairs()
     expected = fit_max_length(BertSim.from_encoder(tiny_model_dir, max_length=None), pairs)
     assert expected < 64
-    result = train_reranker(pairs, tmp_path / "out",
-                            config=quick(tiny_model_dir, max_length=None, epochs=1))
-    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    result = train_reranker(pairs, tmp_path / "out", model=tiny_model_dir,
+                            config=quick(max_length=None, epochs=1))
+    manifest = json.loads((Path(result.out) / "manifest.json").read_text())
     assert manifest["max_length"] == manifest["training"]["max_length"] == expected
-    assert BertSim.load(result.out_dir).max_length == expected
+    assert BertSim.load(result.out).max_length == expected
 
 
 def test_early_stop_after_patience_evaluations_without_improvement(
@@ -137,14 +137,14 @@ def test_early_stop_after_patience_evaluations_without_improvement(
     monkeypatch.setattr("rerank.training.evaluate_scores", fake_scores)
     steps: list[int] = []
     result = train_reranker(
-        toy_pairs(), tmp_path / "out", dev=toy_pairs(8, seed=1),
-        config=quick(tiny_model_dir, epochs=4, eval_every=2, patience=2),
+        toy_pairs(), tmp_path / "out", model=tiny_model_dir, dev=toy_pairs(8, seed=1),
+        config=quick(epochs=4, eval_every=2, patience=2),
         on_step=lambda info: steps.append(info.global_step),
     )
     assert [r["step"] for r in result.history] == [2, 4, 6]
     assert steps[-1] == 6  # 4 epochs × 6 steps planned, stopped at step 6
     assert (result.best_epoch, result.best_step) == (1, 2)
-    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    manifest = json.loads((Path(result.out) / "manifest.json").read_text())
     assert manifest["training"]["stopped_early"] is True
     assert manifest["training"]["best_step"] == 2
 

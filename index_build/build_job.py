@@ -57,6 +57,7 @@ from retrieval.index_store import (
     staged_index_dir,
     write_manifest,
 )
+from retrieval.lexical_index import LANGUAGES, LexicalIndex
 from retrieval.whitening import WHITENING_FILE, Whitening, fit_whitening
 
 
@@ -73,6 +74,8 @@ class BuildSummary:
     bytes_on_disk: int
     truncated: int
     resumed_ads: int
+    lexical: str | None = None
+    """The lexical index's tokenizer language; ``None`` without one."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -94,6 +97,8 @@ def build_index(
     whiten: bool = False,
     whiten_dim: int | None = None,
     whiten_sample: int = 100_000,
+    lexical: bool = False,
+    lexical_language: str = "auto",
 ) -> BuildSummary:
     """Embed every ad of the table ``ads`` and write a searchable index directory at ``out``.
 
@@ -105,6 +110,8 @@ def build_index(
     Passing an :class:`Encoder` as ``model`` reuses a loaded model. ``whiten`` fits
     BERT-whitening on up to ``whiten_sample`` ad vectors (keeping ``whiten_dim`` dimensions,
     default all) and stores it in the index, which then applies it to every query.
+    ``lexical`` also writes a BM25 index of the ads' texts (:mod:`retrieval.lexical_index`,
+    tokenizer ``lexical_language``: auto, en, zh or mixed) for lexical and hybrid search.
     """
     started = time.perf_counter()
     if batch_size < 1:
@@ -113,6 +120,8 @@ def build_index(
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     if whiten_dim is not None and not whiten:
         raise ValueError("whiten_dim is set but whiten is off; pass --whiten with --whiten-dim")
+    if lexical_language not in LANGUAGES:
+        raise ValueError(f"lexical_language must be one of {LANGUAGES}, got {lexical_language!r}")
     out = Path(out).resolve() if Path(out).is_symlink() else Path(out)
     model_dir = model.model_dir if hasattr(model, "model_dir") else resolve_model_dir(model)
     check_index_out(out, (model_dir,))
@@ -153,6 +162,12 @@ def build_index(
             fs_step(f"wrote {staging / WHITENING_FILE}")
         _write_ads_table(staging / ADS_FILE, checkpoint, shards)
         fs_step(f"wrote {staging / ADS_FILE}")
+        lexical_index = None
+        if lexical:
+            texts = pq.read_table(staging / ADS_FILE, columns=["text"]).column("text").to_pylist()
+            lexical_index = LexicalIndex.build(texts, language=lexical_language, progress=progress)
+            lexical_index.save(staging)
+            fs_step(f"wrote the lexical index in {staging}")
         seconds = time.perf_counter() - started
         write_manifest(
             staging,
@@ -174,6 +189,7 @@ def build_index(
                 built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 build_seconds=round(seconds, 3),
                 sources={str(source.path.resolve()): source_sha},
+                lexical=lexical_index.recorded if lexical_index is not None else None,
             ),
         )
     remove_checkpoint(out, aside[0] if aside else None)
@@ -188,6 +204,7 @@ def build_index(
         bytes_on_disk=directory_bytes(out),
         truncated=sum(s.truncated for s in shards),
         resumed_ads=resumed,
+        lexical=lexical_index.language if lexical_index is not None else None,
     )
 
 

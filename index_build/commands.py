@@ -7,6 +7,7 @@ import argparse
 from adrecall.cli_options import print_json
 from index_build.build_job import build_index
 from retrieval.faiss_index import INDEX_TYPES
+from retrieval.lexical_index import LANGUAGES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_no_normalize(parser)
     parser.add_argument("--whiten", action="store_true", help="fit BERT-whitening on the ads and apply it to ads and queries")
     parser.add_argument("--whiten-dim", type=int, default=None, help="keep this many whitened dimensions (default: all)")
+    parser.add_argument("--lexical", action="store_true",
+                        help="also write a BM25 index of the ad texts, for search --mode "
+                        "lexical|hybrid")
+    parser.add_argument("--lexical-language", choices=LANGUAGES, default="auto",
+                        help="lexical tokenizer: en words, zh jieba words, mixed (jieba for CJK "
+                        "runs, words elsewhere), or auto from the ads (default)")
     parser.add_argument("--resume", action="store_true", help="continue a build that was killed, from its checkpoint")
     add_output_switches(parser)
     parser.set_defaults(func=_run)
@@ -49,13 +56,17 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         whiten=args.whiten,
         whiten_dim=args.whiten_dim,
+        lexical=args.lexical,
+        lexical_language=args.lexical_language,
     )
     if args.json:
         print_json(args, summary.to_dict())
         return 0
     print(
         f"built {summary.out}: {summary.count} ads, dimension {summary.dimension}, "
-        f"{summary.index_type} index, {summary.seconds:.1f} s, {summary.ads_per_second:.0f} ads/s, "
+        f"{summary.index_type} index"
+        + (f" + lexical ({summary.lexical} tokens)" if summary.lexical else "")
+        + f", {summary.seconds:.1f} s, {summary.ads_per_second:.0f} ads/s, "
         f"{summary.bytes_on_disk / 1e6:.1f} MB on disk"
         + (f", {summary.resumed_ads} ads taken from the checkpoint" if summary.resumed_ads else "")
         + (f"; {summary.truncated} texts truncated to the model's maximum length" if summary.truncated else "")

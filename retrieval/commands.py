@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import cast
 
 from adrecall.cli_options import print_json
+from retrieval.hybrid import check_hybrid
 from retrieval.retriever import Hit, Retriever, fusion_settings
 
 
@@ -39,7 +40,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     """The model and reranking options that ``search`` and ``eval`` share."""
     from adrecall.cli_options import add_model
     from adrecall.score_fusion import FUSIONS
+    from retrieval.hybrid import HYBRID_FUSIONS, MODES
 
+    parser.add_argument("--mode", choices=MODES, default="dense",
+                        help="first stage: dense (FAISS, default), lexical (BM25; the index needs "
+                        "build --lexical) or hybrid (both lists fused)")
+    parser.add_argument("--hybrid-fusion", choices=HYBRID_FUSIONS, default="rrf",
+                        help="how --mode hybrid fuses the lists: reciprocal rank fusion (rrf, "
+                        "default) or min-max scaled scores (weighted)")
+    parser.add_argument("--lexical-weight", type=float, default=0.5,
+                        help="the lexical list's weight in --mode hybrid, 0..1 (default 0.5; "
+                        "choose it on dev queries with eval --tune-lexical-weight)")
     add_model(parser, default=None, what="bi-encoder")
     parser.add_argument("--reranker", default=None, help="BertSim directory to rerank the candidates")
     parser.add_argument("--candidates", type=int, default=100, help="candidates reranked per query (default 100)")
@@ -58,13 +69,15 @@ def _load_retriever(args: argparse.Namespace) -> Retriever:
 
         reranker = BertSim.load(args.reranker)
     fusion_settings(args.fusion, args.fusion_weight, reranker)  # before the index and model load
+    check_hybrid(args.mode, args.hybrid_fusion, args.lexical_weight)
     return Retriever.load(args.index, model=args.model, reranker=reranker, candidates=args.candidates,
-                          fusion=args.fusion, fusion_weight=args.fusion_weight)
+                          fusion=args.fusion, fusion_weight=args.fusion_weight,
+                          hybrid_fusion=args.hybrid_fusion, lexical_weight=args.lexical_weight)
 
 
 def _run(args: argparse.Namespace) -> int:
     retriever = _load_retriever(args)
-    results = retriever.search(list(args.queries), k=args.k)
+    results = retriever.search(list(args.queries), k=args.k, mode=args.mode)
     for query, hits in zip(args.queries, results):
         if args.json:
             print_json(args, {"query": query, "hits": [h.to_dict() for h in hits]}, indent=None)
@@ -74,17 +87,24 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def format_hits(query: str, hits: list[Hit]) -> str:
-    """A readable table of one query's hits, clipped to the terminal width."""
+    """A readable table of one query's hits, clipped to the terminal width; the dense and
+    lexical columns appear when a hit was reranked or found by a lexical list."""
     width = shutil.get_terminal_size((120, 20)).columns
-    reranked = any(h.rerank_score is not None for h in hits)
+    detail = any(h.rerank_score is not None or h.lexical_score is not None for h in hits)
     lines = [f"query: {query}"]
-    header = f"{'#':>3}  {'score':>7}  " + (f"{'dense':>7}  " if reranked else "") + f"{'ad_id':<18}  text"
-    lines.append(header)
+    header = f"{'#':>3}  {'score':>7}  " + (f"{'dense':>7}  {'lexical':>7}  " if detail else "")
+    lines.append(header + f"{'ad_id':<18}  text")
     for hit in hits:
-        prefix = f"{hit.rank:>3}  {hit.score:>7.4f}  " + (f"{hit.dense_score:>7.4f}  " if reranked else "")
+        prefix = f"{hit.rank:>3}  {hit.score:>7.4f}  "
+        if detail:
+            prefix += f"{_cell(hit.dense_score)}  {_cell(hit.lexical_score)}  "
         prefix += f"{hit.ad_id:<18}  "
         lines.append(prefix + _clip(hit.text, max(20, width - len(prefix))))
     return "\n".join(lines) + "\n"
+
+
+def _cell(score: float | None) -> str:
+    return f"{'—':>7}" if score is None else f"{score:>7.4f}"
 
 
 def _clip(text: str, columns: int) -> str:
@@ -128,6 +148,9 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json-file", metavar="FILE", default=None,
                         help="also write the result as JSON to FILE")
     parser.add_argument("--per-query", action="store_true", help="include every query's metrics in the JSON")
+    parser.add_argument("--tune-lexical-weight", action="store_true",
+                        help="with --mode hybrid: try lexical weights 0, 0.05, ..., 1 on these "
+                        "(dev) queries, report each one's nDCG@10 and evaluate with the best")
     parser.set_defaults(func=_run_eval)
 
 
@@ -142,7 +165,12 @@ def _cutoffs(value: str) -> list[int]:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from retrieval.evaluation import evaluate_retriever, read_qrels, read_queries
+    from retrieval.evaluation import (
+        choose_lexical_weight,
+        evaluate_retriever,
+        read_qrels,
+        read_queries,
+    )
 
     if getattr(args, "index", None) is None:
         raise ValueError("give the index directory as the first argument: adrecall eval IDX "
@@ -153,14 +181,28 @@ def _run_eval(args: argparse.Namespace) -> int:
         args.json_file, args.json = args.json, False
     queries = read_queries(args.queries)
     qrels = read_qrels(args.qrels)  # both read before the model loads: bad files fail fast
+    if args.tune_lexical_weight and args.mode != "hybrid":
+        raise ValueError("--tune-lexical-weight chooses the weight of hybrid search: add "
+                         "--mode hybrid")
     retriever = _load_retriever(args)
+    tuned = None
+    if args.tune_lexical_weight:
+        weight, by_weight = choose_lexical_weight(retriever, queries, qrels,
+                                                  batch_size=args.batch_size)
+        retriever.lexical_weight = weight
+        tuned = {"lexical_weight": weight, "chosen_on": "ndcg@10 of these queries",
+                 "ndcg@10_by_weight": {f"{w:g}": round(v, 5) for w, v in by_weight.items()}}
+        print(f"lexical weight chosen on these queries: {weight:g} (nDCG@10 "
+              f"{by_weight[weight]:.4f}; 0: {by_weight[0.0]:.4f}, 0.5: {by_weight[0.5]:.4f}, "
+              f"1: {by_weight[1.0]:.4f})", file=sys.stderr)
     result = evaluate_retriever(retriever, queries, qrels, ks=args.cutoffs, depth=args.k,
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size, mode=args.mode)
     report = {
         "index": str(args.index), "queries": str(args.queries), "qrels": str(args.qrels),
         "reranker": args.reranker,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         **result.to_dict(per_query=args.per_query),
+        **({"tuned": tuned} if tuned else {}),
     }
     settings = result.settings
     missing = cast("list[str]", settings["missing_relevant_doc_ids"])
@@ -172,7 +214,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     else:
         print(
             f"index {args.index}: {settings['index_ads']:,} ads, {settings['index_type']}, model "
-            f"{settings['model']}" + (f", reranked by {args.reranker}" if args.reranker else "")
+            f"{settings['model']}, mode {args.mode}"
+            + (f" ({args.hybrid_fusion}, lexical weight {retriever.lexical_weight:g})"
+               if args.mode == "hybrid" else "")
+            + (f", reranked by {args.reranker}" if args.reranker else "")
         )
         print(result.table())
     if args.json_file:

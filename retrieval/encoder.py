@@ -9,6 +9,7 @@ sentence-transformers directory, or a plain Hugging Face BERT directory (mean po
 from __future__ import annotations
 
 import copy
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ class Encoder:
         # that sentence-transformers encodes with would switch its truncation off mid-encode in
         # another thread. Lengths are counted on a private copy, always with the same settings.
         self._length_tokenizer = copy.deepcopy(self._tokenizer)
+        self._vocab = frozenset(self._tokenizer.get_vocab())
 
     @property
     def wobert(self) -> bool:
@@ -112,6 +114,22 @@ class Encoder:
                 stacklevel=2,
             )
         return result.vectors
+
+    def unreadable_share(self, text: str) -> float:
+        """The share of ``text``'s characters (after normalisation, spaces aside) that the
+        model's vocabulary lacks, even lower-cased and without accents: they reach the model as
+        [UNK]. The default MiniLM knows 244 CJK characters, so most Chinese text scores 0.6–1.
+        Hybrid search trusts the dense side less on such a query (:mod:`retrieval.hybrid`)."""
+        chars = [c for c in model_text(text, self.normalize_text) if not c.isspace()]
+        if not chars:
+            return 0.0
+        return sum(not self._knows(c) for c in chars) / len(chars)
+
+    def _knows(self, char: str) -> bool:
+        lower = char.lower()
+        bare = "".join(c for c in unicodedata.normalize("NFD", lower)
+                       if unicodedata.category(c) != "Mn")
+        return char in self._vocab or lower in self._vocab or bare in self._vocab
 
     def _count_truncated(self, texts: list[str]) -> int:
         # A WordPiece token covers at least one character, so only texts with more characters

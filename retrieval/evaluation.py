@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from adrecall.score_fusion import WEIGHT_GRID
 from adrecall.tables import TableError, iter_table_chunks, require_columns, table_columns
 from retrieval import metrics
+from retrieval.hybrid import fuse_lists
 from retrieval.metrics import DEFAULT_KS, MAP_CUTOFF, EvalResult, evaluate
 from retrieval.retriever import Retriever
 
@@ -190,16 +192,19 @@ def check_ids(
 
 
 def search_run(
-    retriever: Retriever, queries: Mapping[str, str], depth: int, batch_size: int = 128
+    retriever: Retriever, queries: Mapping[str, str], depth: int, batch_size: int = 128,
+    mode: str = "dense",
 ) -> RunResults:
     """Search every query to ``depth`` hits: ``{query_id: [(ad_id, score), ...]}``, best first.
 
-    ``score`` is what ranked the hit (the reranker's when the retriever has one).
+    ``score`` is what ranked the hit (the reranker's when the retriever has one); ``mode`` as
+    in :meth:`Retriever.search`.
     """
     qids = list(queries)
     if not qids:
         return {}
-    results = retriever.search([queries[q] for q in qids], k=depth, batch_size=batch_size)
+    results = retriever.search([queries[q] for q in qids], k=depth, mode=mode,
+                               batch_size=batch_size)
     return {q: [(h.ad_id, h.score) for h in hits] for q, hits in zip(qids, results)}
 
 
@@ -215,6 +220,7 @@ def evaluate_retriever(
     ks: Sequence[int] = DEFAULT_KS,
     batch_size: int = 128,
     depth: int | None = None,
+    mode: str = "dense",
 ) -> EvalResult:
     """Check the ids (:func:`check_ids`), search ``depth`` hits for every query (default
     :func:`evaluation_depth`; at least the largest cut-off), and score the run.
@@ -234,13 +240,16 @@ def evaluate_retriever(
     elif isinstance(depth, bool) or not isinstance(depth, int) or depth < ks[-1]:
         raise ValueError(f"the search depth k={depth!r} must be an integer at least the largest "
                          f"cut-off {ks[-1]}; raise k or lower the cut-offs")
-    run = search_run(retriever, queries, depth, batch_size)
+    run = search_run(retriever, queries, depth, batch_size, mode=mode)
     result = evaluate(cast(metrics.Run, run), cast(metrics.Qrels, qrels), ks=ks,
                       primary_metric=f"recall@{ks[-1]}")
     reranker = retriever.reranker
     result.settings.update(
         {
             "depth": depth,
+            "mode": mode,
+            "hybrid_fusion": retriever.hybrid_fusion if mode == "hybrid" else None,
+            "lexical_weight": retriever.lexical_weight if mode == "hybrid" else None,
             "model": retriever.manifest.model,
             "index_type": retriever.manifest.index_type,
             "index_ads": len(retriever),
@@ -254,3 +263,37 @@ def evaluate_retriever(
         }
     )
     return result
+
+
+def choose_lexical_weight(
+    retriever: Retriever,
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    *,
+    metric: str = "ndcg@10",
+    grid: Sequence[float] = WEIGHT_GRID,
+    depth: int = MAP_CUTOFF,
+    batch_size: int = 128,
+) -> tuple[float, dict[float, float]]:
+    """The lexical weight of hybrid search (:mod:`retrieval.hybrid`, with the retriever's
+    fusion rule) that scores best on these judged queries, and ``metric`` at every weight of
+    ``grid``. Use dev queries, never the test set. Ties go to the weight nearer 0.5."""
+    check_ids(queries, qrels, retriever.ads.column("ad_id").to_pylist())
+    qids = list(queries)
+    dense, lexical = retriever.first_stage_lists([queries[q] for q in qids], depth,
+                                                 mode="hybrid", batch_size=batch_size)
+    if dense is None or lexical is None:
+        raise ValueError("choosing a lexical weight needs an index built with --lexical")
+    ad_ids = retriever.ads.column("ad_id").to_pylist()
+    unreadable = [retriever.encoder.unreadable_share(queries[q]) for q in qids]
+    values: dict[float, float] = {}
+    for weight in grid:
+        run = {q: [(ad_ids[c.row], c.score)
+                   for c in fuse_lists(d, lex, retriever.hybrid_fusion, weight, u)[:depth]]
+               for q, d, lex, u in zip(qids, dense, lexical, unreadable)}
+        result = evaluate(cast(metrics.Run, run), cast(metrics.Qrels, qrels), ks=[10, depth])
+        if metric not in result.metrics:
+            raise ValueError(f"unknown metric {metric!r}; choose from {sorted(result.metrics)}")
+        values[float(weight)] = float(result.metrics[metric])
+    best = max(values, key=lambda w: (values[w], -abs(w - 0.5)))
+    return best, values

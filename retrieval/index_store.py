@@ -8,6 +8,8 @@ Layout::
       index.faiss     the FAISS index; ids are the ``faiss_id`` column of ads.parquet
       ads.parquet     faiss_id (int64), ad_id (string), text (string), metadata (JSON string)
       whitening.npz   only for whitened indexes: mean and transform applied to ads and queries
+      lexical.*       only with ``build --lexical``: the BM25 index over the ads' texts, document
+                      i = row i of ads.parquet (:mod:`retrieval.lexical_index`)
 
 A new index is written into a hidden sibling directory and swapped into place
 (:mod:`retrieval.folder_swap`), so ``idx/`` always holds a complete index, the previous one
@@ -44,12 +46,13 @@ from retrieval.folder_swap import (
     remove_folder,
     swap_into_place,
 )
+from retrieval.lexical_index import LEXICAL_FILES, LexicalIndex, LexicalIndexError
 from retrieval.whitening import WHITENING_FILE, Whitening
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 ADS_FILE = "ads.parquet"
-INDEX_PARTS = (MANIFEST_FILE, INDEX_FILE, ADS_FILE, WHITENING_FILE)
+INDEX_PARTS = (MANIFEST_FILE, INDEX_FILE, ADS_FILE, WHITENING_FILE, *LEXICAL_FILES)
 """Every name an index directory may hold: a folder holding any other is not only an index."""
 ADS_SCHEMA = pa.schema(
     [("faiss_id", pa.int64()), ("ad_id", pa.string()), ("text", pa.string()), ("metadata", pa.string())]
@@ -86,6 +89,8 @@ class Manifest:
     """What the folder is (:mod:`adrecall.folders`); manifests from before this field lack it."""
     adrecall_version: str | None = None
     """The adrecall that wrote the index (set by :func:`write_manifest`; older manifests lack it)."""
+    lexical: dict[str, Any] | None = None
+    """The lexical index's settings (:meth:`LexicalIndex.settings`); ``None``: dense only."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -117,7 +122,7 @@ class Manifest:
 
 _OPTIONAL = {
     "search_params", "whitening", "wobert", "sources", "files", "format_version", "kind",
-    "adrecall_version",
+    "adrecall_version", "lexical",
 }
 
 
@@ -233,6 +238,7 @@ def verify_files(path: str | Path, manifest: Manifest) -> None:
     (:func:`adrecall.folders.verify_files`, raised as :class:`IndexFormatError`)."""
     path = Path(path)
     required = [INDEX_FILE, ADS_FILE] + ([WHITENING_FILE] if manifest.whitening else [])
+    required += list(LEXICAL_FILES) if manifest.lexical else []
     for name in required:
         if name not in manifest.files:
             raise IndexFormatError(f"{path}: manifest records no checksum for {name}; rebuild")
@@ -250,6 +256,7 @@ class IndexParts:
     ads: pa.Table
     manifest: Manifest
     whitening: Whitening | None
+    lexical: LexicalIndex | None = None
 
 
 def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
@@ -280,7 +287,23 @@ def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
                 f"{path}: the whitening maps {whitening.input_dim} to {whitening.output_dim} "
                 f"dimensions, the manifest says {manifest.model_dimension} to {manifest.dimension}"
             )
-    return IndexParts(index, ads, manifest, whitening)
+    return IndexParts(index, ads, manifest, whitening, _read_lexical(path, manifest))
+
+
+def _read_lexical(path: Path, manifest: Manifest) -> LexicalIndex | None:
+    """The lexical index when the manifest records one, checked against it."""
+    if not manifest.lexical:
+        return None
+    try:
+        lexical = LexicalIndex.load(path)
+    except LexicalIndexError as exc:
+        raise IndexFormatError(str(exc)) from exc
+    if len(lexical) != manifest.count or lexical.recorded != manifest.lexical:
+        raise IndexFormatError(
+            f"{path}: the lexical index ({len(lexical)} documents, settings "
+            f"{lexical.recorded}) does not match the manifest ({manifest.count} ads, "
+            f"{manifest.lexical}); rebuild with `adrecall build --lexical`")
+    return lexical
 
 
 def _check_structure(path: Path, index: faiss.Index, manifest: Manifest) -> None:

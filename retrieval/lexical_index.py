@@ -120,19 +120,24 @@ class LexicalIndex:
     :func:`detect_language`). ``k1``/``b``: the usual BM25 parameters.
     """
 
-    def __init__(self, model: Any, tokenizer: Tokenizer, n_docs: int) -> None:
+    def __init__(self, model: Any, tokenizer: Tokenizer, n_docs: int,
+                 recorded: dict[str, Any] | None = None) -> None:
         self._model = model
         self.tokenizer = tokenizer
         self.language = tokenizer.language
         self.k1, self.b = float(model.k1), float(model.b)
         self.n_docs = n_docs
         self._vocab = set(model.vocab_dict) - {""}
+        self.recorded = recorded or self.settings()
+        """The settings recorded when it was built (what the index manifest holds)."""
 
     @classmethod
     def build(cls, texts: Sequence[str], language: str = "auto", k1: float = 1.5,
-              b: float = 0.75) -> LexicalIndex:
-        """Index ``texts`` (position = document number)."""
+              b: float = 0.75, progress: bool = False) -> LexicalIndex:
+        """Index ``texts`` (position = document number); ``progress`` shows a bar over the
+        tokenising, the slow part (jieba)."""
         import bm25s
+        from tqdm.auto import tqdm
 
         if language not in LANGUAGES:
             raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
@@ -141,7 +146,9 @@ class LexicalIndex:
             raise ValueError("a lexical index needs at least one document")
         tokenizer = Tokenizer(detect_language(texts) if language == "auto" else language)
         model = bm25s.BM25(k1=k1, b=b)
-        model.index([tokenizer(t) for t in texts], show_progress=False)
+        tokens = [tokenizer(t) for t in tqdm(texts, desc="lexical index", unit="ad",
+                                             disable=not progress)]
+        model.index(tokens, show_progress=False)
         return cls(model, tokenizer, len(texts))
 
     def __len__(self) -> int:
@@ -195,7 +202,7 @@ class LexicalIndex:
                 "`adrecall build --lexical`")
         model = bm25s.BM25.load(folder, **_BM25S_FILES, allow_pickle=False, mmap=False,
                                 show_progress=False)
-        return cls(model, tokenizer, int(stored["n_docs"]))
+        return cls(model, tokenizer, int(stored["n_docs"]), recorded=stored)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of ``query`` for every doc, shape ``(n_docs,)``, float32; 0 = no match."""

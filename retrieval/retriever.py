@@ -1,5 +1,9 @@
 """Search an index directory from Python: queries in, ranked ads out, optionally reranked.
 
+First stage by ``mode``: ``dense`` (FAISS), ``lexical`` (the index's BM25, built with
+``--lexical``) or ``hybrid`` (both lists fused, :mod:`retrieval.hybrid`); a reranker, when given,
+reorders the first stage's top ``candidates``.
+
 The retrieve → rerank pipeline takes the reranker as an object (anything with
 ``score(query, texts) -> np.ndarray``), so ``retrieval`` never imports ``rerank``.
 """
@@ -20,8 +24,10 @@ from adrecall.score_fusion import FUSIONS, check_weight, fuse
 from adrecall.textnorm import check_texts
 from retrieval.encoder import Encoder
 from retrieval.faiss_index import apply_search_params
+from retrieval.hybrid import Candidate, check_hybrid, fuse_lists, single_list
 from retrieval.index_check import check_stored_vectors
 from retrieval.index_store import IndexFormatError, Manifest, read_index_dir
+from retrieval.lexical_index import LexicalIndex
 from retrieval.whitening import Whitening
 
 
@@ -33,16 +39,19 @@ class Reranker(Protocol):
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved ad. ``score`` is what ranked it: dense, the reranker's, or their weighted
-    fusion (see ``Retriever.load``'s ``fusion``)."""
+    """One retrieved ad. ``score`` is what ranked it: the first stage's (dense, lexical or
+    their hybrid fusion), the reranker's, or their weighted fusion (``Retriever.load``'s
+    ``fusion``). ``sources`` names the first-stage lists that found it and its rank in each."""
 
     rank: int
     ad_id: str
     score: float
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
-    dense_score: float = 0.0
+    dense_score: float | None = None
     rerank_score: float | None = None
+    lexical_score: float | None = None
+    sources: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,14 +59,17 @@ class Hit:
             "ad_id": self.ad_id,
             "score": self.score,
             "dense_score": self.dense_score,
+            "lexical_score": self.lexical_score,
             "rerank_score": self.rerank_score,
+            "sources": self.sources,
             "text": self.text,
             "metadata": self.metadata,
         }
 
 
 class Retriever:
-    """A loaded index with the encoder it was built with; safe to share between threads."""
+    """A loaded index with the encoder it was built with (and its lexical index, when it has
+    one); safe to share between threads."""
 
     def __init__(
         self,
@@ -72,8 +84,17 @@ class Retriever:
         fusion: str = "rerank",
         fusion_weight: float | None = None,
         source: str | Path | None = None,
+        lexical: LexicalIndex | None = None,
+        hybrid_fusion: str = "rrf",
+        lexical_weight: float = 0.5,
     ) -> None:
         check_encoder_matches(manifest, encoder)
+        self.lexical_weight = check_hybrid("dense", hybrid_fusion, lexical_weight)
+        self.hybrid_fusion = hybrid_fusion
+        if lexical is not None and len(lexical) != len(ads):
+            raise IndexFormatError(f"the lexical index holds {len(lexical)} documents but the "
+                                   f"index {len(ads)} ads; rebuild with --lexical")
+        self.lexical = lexical
         if bool(manifest.whitening) != (whitening is not None):
             raise IndexFormatError(
                 "the index was built with whitening; pass its transform (Retriever.load does)"
@@ -115,6 +136,8 @@ class Retriever:
         verify: bool = True,
         fusion: str = "rerank",
         fusion_weight: float | None = None,
+        hybrid_fusion: str = "rrf",
+        lexical_weight: float = 0.5,
     ) -> Retriever:
         """Open an index directory; the model defaults to the one recorded in its manifest.
 
@@ -123,6 +146,8 @@ class Retriever:
         ``fusion="rerank"`` orders the candidates by its score and ``"weighted"`` by
         :func:`adrecall.score_fusion.fuse` of dense and rerank scores, with ``fusion_weight`` or
         the weight the reranker stores (``BertSim.fusion_weight``, chosen on dev).
+        ``hybrid_fusion`` (``rrf`` or ``weighted``) and ``lexical_weight`` set how ``hybrid``
+        search fuses the dense and lexical lists (:mod:`retrieval.hybrid`).
         """
         parts = read_index_dir(path, verify=verify)
         if search_params:
@@ -143,6 +168,9 @@ class Retriever:
             fusion=fusion,
             fusion_weight=fusion_weight,
             source=path,
+            lexical=parts.lexical,
+            hybrid_fusion=hybrid_fusion,
+            lexical_weight=lexical_weight,
         )
         check_stored_vectors(parts, encoder, path)  # after the constructor's identity checks
         return retriever
@@ -151,28 +179,66 @@ class Retriever:
         return int(self.index.ntotal)
 
     @overload
-    def search(self, queries: str, k: int = 10, *, batch_size: int = 128) -> list[Hit]: ...
+    def search(self, queries: str, k: int = 10, *, mode: str = "dense",
+               batch_size: int = 128) -> list[Hit]: ...
 
     @overload
-    def search(self, queries: list[str], k: int = 10, *, batch_size: int = 128) -> list[list[Hit]]: ...
+    def search(self, queries: list[str], k: int = 10, *, mode: str = "dense",
+               batch_size: int = 128) -> list[list[Hit]]: ...
 
     def search(
-        self, queries: str | list[str], k: int = 10, *, batch_size: int = 128
+        self, queries: str | list[str], k: int = 10, *, mode: str = "dense", batch_size: int = 128
     ) -> list[Hit] | list[list[Hit]]:
         """Top-``k`` ads per query: a list of hits for one string, a list of lists otherwise.
 
-        With a reranker, ``max(k, candidates)`` ads are retrieved and reranked first.
+        ``mode``: ``dense``, ``lexical`` or ``hybrid`` (each list ``max(k, candidates)`` deep,
+        fused). With a reranker, the first stage's top ``max(k, candidates)`` are reranked.
         """
         k = check_count("k", k)
+        check_hybrid(mode, self.hybrid_fusion, self.lexical_weight)
+        if mode != "dense" and self.lexical is None:
+            raise IndexFormatError(
+                f"{self.source or 'this index'} has no lexical index, so it cannot be searched in "
+                f"{mode} mode; rebuild it with `adrecall build --lexical` or use mode 'dense'"
+            )
         single = isinstance(queries, str)
         texts = check_texts(queries, what="query")
         if not texts:
             return []
-        vectors = self.encoder.encode(texts, batch_size=batch_size)
-        depth = max(k, self.candidates) if self.reranker is not None else k
-        scores, ids = self.search_vectors(vectors, depth)
-        results = [self._hits(q, s, i, k) for q, s, i in zip(texts, scores, ids)]
+        deep = self.reranker is not None or mode == "hybrid"
+        depth = max(k, self.candidates) if deep else k
+        dense, lexical = self.first_stage_lists(texts, depth, mode=mode, batch_size=batch_size)
+        results = []
+        for i, query in enumerate(texts):
+            if dense is not None and lexical is not None:
+                candidates = fuse_lists(dense[i], lexical[i], self.hybrid_fusion,
+                                        self.lexical_weight,
+                                        self.encoder.unreadable_share(query))[:depth]
+            else:
+                candidates = (single_list(dense[i], "dense") if dense is not None
+                              else single_list(lexical[i], "lexical"))  # type: ignore[index]
+            results.append(self._hits(query, candidates, k))
         return results[0] if single else results
+
+    def first_stage_lists(
+        self, texts: list[str], depth: int, *, mode: str = "hybrid", batch_size: int = 128
+    ) -> tuple[list[list[tuple[int, float]]] | None, list[list[tuple[int, float]]] | None]:
+        """Each query's dense and lexical hits (``None`` for a side ``mode`` leaves out), as
+        ``(ads row, score)`` lists, best first, ``depth`` deep."""
+        dense = self._dense_lists(texts, depth, batch_size) if mode != "lexical" else None
+        lexical = self.lexical.search(texts, depth) if self.lexical and mode != "dense" else None
+        return dense, lexical
+
+    def _dense_lists(self, texts: list[str], depth: int,
+                     batch_size: int) -> list[list[tuple[int, float]]]:
+        """Each query's FAISS hits as ``(ads row, score)``, best first."""
+        scores, ids = self.search_vectors(self.encoder.encode(texts, batch_size=batch_size), depth)
+        lists = []
+        for row_scores, row_ids in zip(scores, ids):
+            found = row_ids >= 0
+            rows = self._order[np.searchsorted(self._sorted_ids, row_ids[found])]
+            lists.append([(int(r), float(s)) for r, s in zip(rows, row_scores[found])])
+        return lists
 
     def score_pairs(self, queries: list[str], texts: list[str], *, batch_size: int = 128) -> np.ndarray:
         """First-stage scores of arbitrary (query, text) pairs: the inner product the index
@@ -210,11 +276,10 @@ class Retriever:
             vectors = self.whitening.apply(vectors)
         return self.index.search(vectors, min(k, max(len(self), 1)))
 
-    def _hits(self, query: str, scores: np.ndarray, ids: np.ndarray, k: int) -> list[Hit]:
-        found = ids >= 0
-        scores, ids = scores[found], ids[found]
-        rows = self._order[np.searchsorted(self._sorted_ids, ids)]
-        table = self.ads.take(pa.array(rows)).to_pydict()
+    def _hits(self, query: str, candidates: list[Candidate], k: int) -> list[Hit]:
+        rows = [c.row for c in candidates]
+        scores = np.array([c.score for c in candidates], dtype=np.float64)
+        table = self.ads.take(pa.array(rows, type=pa.int64())).to_pydict()
         rerank_scores: list[float | None] = [None] * len(rows)
         final_scores = [float(s) for s in scores]
         order = np.arange(len(rows))
@@ -234,13 +299,12 @@ class Retriever:
                 ranking = fuse(scores, reranked, float(self.fusion_weight or 0.0))
             else:
                 ranking = reranked
-            order = np.lexsort((-scores, -ranking))  # ties broken by the dense score
+            order = np.lexsort((-scores, -ranking))  # ties broken by the first-stage score
             final_scores = [float(s) for s in ranking]
             rerank_scores = [float(s) for s in reranked]
         hits = []
         for rank, j in enumerate(order[:k], start=1):
-            dense = float(scores[j])
-            rerank = rerank_scores[j]
+            candidate = candidates[j]
             hits.append(
                 Hit(
                     rank=rank,
@@ -248,8 +312,10 @@ class Retriever:
                     score=final_scores[j],
                     text=table["text"][j],
                     metadata=json.loads(table["metadata"][j]) if table["metadata"][j] else {},
-                    dense_score=dense,
-                    rerank_score=rerank,
+                    dense_score=candidate.dense_score,
+                    rerank_score=rerank_scores[j],
+                    lexical_score=candidate.lexical_score,
+                    sources=candidate.sources,
                 )
             )
         return hits

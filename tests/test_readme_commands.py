@@ -18,7 +18,7 @@ from adrecall.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 READMES = (ROOT / "README.md", ROOT / "benchmarks" / "README.md")
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def code_blocks(path: Path) -> list[tuple[str, str]]:
@@ -88,7 +88,7 @@ def test_make_targets_exist() -> None:
              if lang in ("bash", "sh", "") for line in shell_lines(body) if line.startswith("make ")]
     assert lines
     for line in lines:
-        assert re.search(rf"^{re.escape(line.split()[1])}:", makefile, re.M), line
+        assert re.search(rf"^{re.escape(line.split()[1])}:", makefile, re.MULTILINE), line
 
 
 def test_python_blocks_compile_and_their_imports_resolve() -> None:

@@ -9,9 +9,10 @@ skipped when this run already finished it):
 4. ``train-reranker`` from the fine-tuned encoder with negatives mined from that index
    (and, as comparisons, without mined negatives, and from the default MiniLM);
 5. ``eval`` on the pooled set with the 91 test_public queries only (``qbqtc-v1-pooled-test``)
-   for each first stage (the fine-tuned encoder's index, and one built with the default MiniLM
-   as a weak first stage): alone, and with its top 100 reranked by rerank score and by the
-   weighted fusion whose weight was chosen on dev.
+   for each first stage (the fine-tuned encoder's index; one built with the default MiniLM as
+   a weak first stage; the fine-tuned index with its lexical side, searched in hybrid mode):
+   alone, and with its top 100 reranked by rerank score and by the weighted fusion whose weight
+   was chosen on dev.
 
 Results of earlier runs are kept: a run with other ``--rerankers`` adds its rows.
 
@@ -163,9 +164,11 @@ def rerank_cost(model_dir: Path, files: dict[str, Path], repeats: int = 15) -> d
 
 
 FIRST_STAGES = {
-    # label: (index folder under the work dir, model it is built with)
-    "fine-tuned dense": ("idx", "encoder"),
-    "default dense": ("idx-default", "default"),
+    # label: (index folder under the work dir, model it is built with, build and eval options)
+    "fine-tuned dense": ("idx", "encoder", [], []),
+    "default dense": ("idx-default", "default", [], []),
+    "fine-tuned hybrid (RRF, w 0.5)": ("idx-lexical", "encoder", ["--lexical"],
+                                       ["--mode", "hybrid"]),
 }
 
 
@@ -174,7 +177,8 @@ def retrieval_runs(
 ) -> dict:
     """``adrecall eval`` of one first stage alone (``name`` empty) or with reranker ``name``
     reranking its top 100, by rerank score and by the dev-weighted fusion."""
-    idx, results = work / FIRST_STAGES[first_stage][0], {}
+    folder, _, _, mode = FIRST_STAGES[first_stage]
+    idx, results = work / folder, {}
     # eval searches at least 100 deep (MAP@100) and the retriever reranks all it fetches, so
     # eval measures reranking the top 100; rerank_cost times the top 20 as well
     runs = {first_stage: []} if not name else {
@@ -182,13 +186,13 @@ def retrieval_runs(
             "--reranker", str(work / name), "--candidates", "100", "--fusion", fusion]
         for fusion in ("rerank", "weighted")}
     for label, extra in runs.items():
-        slug = label.replace(" → ", "_").replace(" ", "_")
+        slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in label.replace(" → ", "_"))
         out = work / "eval" / f"{slug}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         seconds = adrecall(f"eval-{slug}", [
             "eval", str(idx), "--queries", str(files["eval"] / "queries.jsonl"),
             "--qrels", str(files["eval"] / "qrels.tsv"), "--cutoffs", "10,100", "--json-file", str(out),
-            *extra], work, threads)
+            *mode, *extra], work, threads)
         report = json.loads(out.read_text(encoding="utf-8"))
         results[label] = {"metrics": report["metrics"], "seconds": round(seconds, 1),
                           "queries": report.get("n_queries")}
@@ -254,12 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--model", str(work / "ext"), "--out", str(work / "encoder"), "--precision", "bf16", "--quiet"],
             work, args.threads),
     }
-    for label, (folder, model) in FIRST_STAGES.items():
+    for label, (folder, model, build_options, _) in FIRST_STAGES.items():
         step = "build" if folder == "idx" else f"build ({label})"
-        steps[step] = adrecall(step.replace(" ", "-").replace("(", "").replace(")", ""), [
+        steps[step] = adrecall("build" if folder == "idx" else f"build-{folder}", [
             "build", "--ads", str(files["ads"]), "--model",
-            "default" if model == "default" else str(work / model), "--out", str(work / folder)],
-            work, args.threads)
+            "default" if model == "default" else str(work / model), "--out", str(work / folder),
+            *build_options], work, args.threads)
     results = Path(args.results_dir)
     json_path = results / "rerank_pipeline.json"
     report = json.loads(json_path.read_text()) if json_path.is_file() else {}

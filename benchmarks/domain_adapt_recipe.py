@@ -301,8 +301,8 @@ def run(args: argparse.Namespace) -> dict:
 
     from domain_adapt.config import DistillConfig, ExtendConfig, PretrainConfig
     from domain_adapt.corpus import read_texts
-    from domain_adapt.distill import distill
-    from domain_adapt.pretrain import pretrain
+    from domain_adapt.distillation import distill
+    from domain_adapt.pretraining import pretrain
     from domain_adapt.vocab_extension import extend_vocabulary
 
     torch.set_num_threads(args.threads)

@@ -8,9 +8,9 @@ Four steps, each a plain function with a typed config and an ``adrecall`` comman
 - :mod:`adrecall.wobert` (shared, since every loader honours it): WoBERT pre-tokenisation
   (jieba first; words in the vocabulary stay whole; the rest goes to the normal tokenizer),
   switched on by a flag in the saved tokenizer config.
-- :mod:`domain_adapt.pretrain` (``adrecall pretrain``): masked language modelling with whole
+- :mod:`domain_adapt.pretraining` (``adrecall pretrain``): masked language modelling with whole
   word masking (:mod:`domain_adapt.whole_word_masking`), checkpoints and resume.
-- :mod:`domain_adapt.distill` (``adrecall distill``): train the bi-encoder to reproduce an
+- :mod:`domain_adapt.distillation` (``adrecall distill``): train the bi-encoder to reproduce an
   offline teacher's sentence embeddings (Universal Sentence Encoder multilingual v3).
 
 Every output is an ordinary Hugging Face / sentence-transformers directory that the rest of
@@ -23,16 +23,12 @@ adrecall loads, with a ``domain_adapt.json`` sidecar recording each step applied
     summary.out, summary.model, summary.seconds  # see adrecall.run_summary
 
 The names below are imported lazily, so ``import domain_adapt`` (and the command line) does not
-load torch. ``domain_adapt.pretrain`` and ``domain_adapt.distill`` are the functions (the
-modules of the same names are ``sys.modules["domain_adapt.pretrain"]`` and so on, or
-``from domain_adapt.pretrain import PretrainSummary``).
+load torch.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-from types import ModuleType
 from typing import Any
 
 EXTRA = "teacher"
@@ -45,10 +41,10 @@ _EXPORTS = {
     "DistillConfig": "domain_adapt.config",
     "ExtendSummary": "domain_adapt.vocab_extension",
     "extend_vocabulary": "domain_adapt.vocab_extension",
-    "PretrainSummary": "domain_adapt.pretrain",
-    "pretrain": "domain_adapt.pretrain",
-    "DistillSummary": "domain_adapt.distill",
-    "distill": "domain_adapt.distill",
+    "PretrainSummary": "domain_adapt.pretraining",
+    "pretrain": "domain_adapt.pretraining",
+    "DistillSummary": "domain_adapt.distillation",
+    "distill": "domain_adapt.distillation",
     "read_texts": "domain_adapt.corpus",
 }
 
@@ -77,17 +73,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
-
-
-class _Package(ModuleType):
-    """Importing the submodule ``domain_adapt.pretrain`` (or ``.distill``) would set the
-    package's attribute of that name to the module, hiding the function exported under it:
-    keep the function."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, ModuleType) and _EXPORTS.get(name) == value.__name__:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -1,7 +1,7 @@
 """``adrecall extend-vocab``, ``adrecall pretrain`` and ``adrecall distill``: make a BERT
 checkpoint useful on Chinese (or any new domain) text. Each is a thin layer over a plain
 function (:func:`~domain_adapt.vocab_extension.extend_vocabulary`,
-:func:`~domain_adapt.pretrain.pretrain`, :func:`~domain_adapt.distill.distill`)."""
+:func:`~domain_adapt.pretraining.pretrain`, :func:`~domain_adapt.distillation.distill`)."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def _run_extend(args: argparse.Namespace) -> int:
 
 def _run_pretrain(args: argparse.Namespace) -> int:
     from domain_adapt.config import PretrainConfig
-    from domain_adapt.pretrain import pretrain
+    from domain_adapt.pretraining import pretrain
 
     config = _config_from_args(PretrainConfig, args)
     s = pretrain(_texts(args), args.out, model=args.model, config=config)
@@ -191,7 +191,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 
 def _run_distill(args: argparse.Namespace) -> int:
     from domain_adapt.config import DistillConfig
-    from domain_adapt.distill import distill
+    from domain_adapt.distillation import distill
 
     config = _config_from_args(DistillConfig, args)
     s = distill(_texts(args), args.out, model=args.model, config=config,

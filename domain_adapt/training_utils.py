@@ -47,8 +47,8 @@ def start_run(
     texts: Sequence[str], model: str | Path | None, out: str | Path, config: Any,
     **fingerprint_extra: Any,
 ) -> RunStart:
-    """Common start of :func:`~domain_adapt.pretrain.pretrain` and
-    :func:`~domain_adapt.distill.distill`: threads, corpus preparation, the held-out split,
+    """Common start of :func:`~domain_adapt.pretraining.pretrain` and
+    :func:`~domain_adapt.distillation.distill`: threads, corpus preparation, the held-out split,
     the run's fingerprint (settings, source weights, texts, ``fingerprint_extra``) and the
     output folder with the checkpoint to resume."""
     from domain_adapt.corpus import prepare_texts, texts_sha256

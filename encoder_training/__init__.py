@@ -24,43 +24,19 @@ reason.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from adrecall.lazy_exports import lazy_exports
 
-_EXPORTS = {
-    "TrainEncoderConfig": "encoder_training.finetune",
-    "TrainEncoderSummary": "encoder_training.finetune",
-    "train_encoder": "encoder_training.finetune",
-    "DiagnosticsReport": "encoder_training.diagnostics",
-    "diagnose": "encoder_training.diagnostics",
-    "PairColumns": "encoder_training.pairs",
-    "Pairs": "encoder_training.pairs",
-    "PairsError": "encoder_training.pairs",
-    "pairs_from_lists": "encoder_training.pairs",
-    "read_pairs": "encoder_training.pairs",
-}
-
-__all__ = [
-    "DiagnosticsReport",
-    "PairColumns",
-    "Pairs",
-    "PairsError",
-    "TrainEncoderConfig",
-    "TrainEncoderSummary",
-    "diagnose",
-    "pairs_from_lists",
-    "read_pairs",
-    "train_encoder",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'encoder_training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "encoder_training.finetune": ("TrainEncoderConfig", "TrainEncoderSummary", "train_encoder"),
+        "encoder_training.diagnostics": ("DiagnosticsReport", "diagnose"),
+        "encoder_training.pairs": (
+            "PairColumns",
+            "Pairs",
+            "PairsError",
+            "pairs_from_lists",
+            "read_pairs",
+        ),
+    },
+)

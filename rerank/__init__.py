@@ -12,53 +12,22 @@ Names are imported lazily, so ``import rerank`` (and the command line) does not 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from adrecall.lazy_exports import lazy_exports
 
-_EXPORTS = {
-    "BertSim": "rerank.model",
-    "SCORE_MIN": "rerank.model",
-    "SCORE_MAX": "rerank.model",
-    "RANK_KEYS": "rerank.scoring",
-    "LabelledPairs": "rerank.pairs",
-    "PairFormat": "rerank.pairs",
-    "PairsError": "rerank.pairs",
-    "pairs_from_lists": "rerank.pairs",
-    "read_pairs": "rerank.pairs",
-    "TrainConfig": "rerank.config",
-    "StepInfo": "rerank.training",
-    "TrainResult": "rerank.training",
-    "build_optimizer": "rerank.training",
-    "train_reranker": "rerank.training",
-    "evaluate_scores": "rerank.metrics",
-}
-
-__all__ = [
-    "RANK_KEYS",
-    "SCORE_MAX",
-    "SCORE_MIN",
-    "BertSim",
-    "LabelledPairs",
-    "PairFormat",
-    "PairsError",
-    "StepInfo",
-    "TrainConfig",
-    "TrainResult",
-    "build_optimizer",
-    "evaluate_scores",
-    "pairs_from_lists",
-    "read_pairs",
-    "train_reranker",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rerank' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rerank.model": ("BertSim", "SCORE_MIN", "SCORE_MAX"),
+        "rerank.scoring": ("RANK_KEYS",),
+        "rerank.pairs": (
+            "LabelledPairs",
+            "PairFormat",
+            "PairsError",
+            "pairs_from_lists",
+            "read_pairs",
+        ),
+        "rerank.config": ("TrainConfig",),
+        "rerank.training": ("StepInfo", "TrainResult", "build_optimizer", "train_reranker"),
+        "rerank.metrics": ("evaluate_scores",),
+    },
+)

@@ -1,6 +1,7 @@
 """Checks shared by the typed settings of every training command (BertSim, encoder training,
 pre-training, distillation): each raises ``ValueError`` naming the field, its value and what
-it may be. No torch import here, so command lines build their parsers quickly."""
+it may be. The fields every trainer has are checked once, in :mod:`adrecall.training_config`.
+No torch import here, so command lines build their parsers quickly."""
 
 from __future__ import annotations
 
@@ -47,11 +48,11 @@ def check_fraction(name: str, value: float, *, allow_zero: bool = True) -> None:
         raise ValueError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1), got {value!r}")
 
 
-def check_optimizer(settings: Any) -> None:
-    """The optimiser fields every trainer has: lr warm-up ratio, weight decay, grad clipping."""
-    check_fraction("warmup_ratio", settings.warmup_ratio)
-    if settings.weight_decay < 0 or not settings.max_grad_norm > 0:
+def check_at_least(settings: Any, name: str, other: str, hint: str = "") -> None:
+    """Field ``name`` is at least field ``other`` (e.g. a search depth and what it must yield);
+    ``hint`` says what to change."""
+    value, bound = getattr(settings, name), getattr(settings, other)
+    if value < bound:
         raise ValueError(
-            f"weight_decay must be >= 0 and max_grad_norm > 0, got {settings.weight_decay!r} "
-            f"and {settings.max_grad_norm!r}"
+            f"{name} ({value}) must be at least {other} ({bound}){'; ' + hint if hint else ''}"
         )

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adrecall.settings_checks import (
-    check_choice,
-    check_fraction,
-    check_ints,
-    check_optimizer,
-    check_positive,
-    check_precision,
-)
+from adrecall.settings_checks import check_choice, check_fraction, check_ints, check_positive
+from adrecall.training_config import ResumableTrainingConfig
 
 TEACHERS = ("use-multilingual",)
 PROJECTIONS = ("keep", "drop")
@@ -50,83 +44,57 @@ class ExtendConfig:
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
-    """Settings of :func:`pretrain` (``adrecall pretrain``)."""
+class AdaptTrainingConfig(ResumableTrainingConfig):
+    """The settings pre-training and distillation share (their own loops over a text corpus
+    with a held-out share)."""
 
-    epochs: int = 1
     max_steps: int | None = None
     """Stop after this many optimiser steps (overrides ``epochs``)."""
-    batch_size: int = 32
     max_length: int = 128
     lr: float = 5e-5
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    mlm_probability: float = 0.15
     heldout_fraction: float = 0.02
     max_heldout: int = 2000
-    seed: int = 42
-    precision: str = "fp32"
-    checkpoint_every: int = 500
-    """Optimiser steps between resume checkpoints (0: none)."""
-    eval_batch_size: int = 64
     normalize_text: bool = True
-    progress: bool = True
-    overwrite: bool = False
-    keep_checkpoint: bool = False
     threads: int | None = None
     """torch CPU threads (``None``: torch's default). On a busy shared machine 1 can be faster."""
 
     def __post_init__(self) -> None:
-        _check_training(self)
+        super().__post_init__()
+        check_ints(self, "max_heldout")
+        check_ints(self, "max_steps", "threads", optional=True)
+        check_ints(self, "max_length", minimum=8)
+        check_positive(self, "lr")
+        check_fraction("heldout_fraction", self.heldout_fraction)
+
+
+@dataclass(frozen=True)
+class PretrainConfig(AdaptTrainingConfig):
+    """Settings of :func:`pretrain` (``adrecall pretrain``)."""
+
+    warmup_ratio: float = 0.06
+    mlm_probability: float = 0.15
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         check_fraction("mlm_probability", self.mlm_probability, allow_zero=False)
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(AdaptTrainingConfig):
     """Settings of :func:`distill` (``adrecall distill``)."""
 
     teacher: str = "use-multilingual"
-    epochs: int = 1
-    max_steps: int | None = None
     batch_size: int = 64
-    max_length: int = 128
-    lr: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
+    max_heldout: int = 1000
+    eval_batch_size: int = 128
     projection: str = "keep"
     projection_init: str = "lstsq"
     projection_fit_texts: int = 4096
-    heldout_fraction: float = 0.02
-    max_heldout: int = 1000
-    seed: int = 42
-    precision: str = "fp32"
-    checkpoint_every: int = 500
-    eval_batch_size: int = 128
     teacher_batch_size: int = 256
     teacher_threads: int = 2
-    normalize_text: bool = True
-    progress: bool = True
-    overwrite: bool = False
-    keep_checkpoint: bool = False
-    threads: int | None = None
-    """torch CPU threads for the student (``None``: torch's default)."""
 
     def __post_init__(self) -> None:
-        _check_training(self)
+        super().__post_init__()
         check_ints(self, "teacher_batch_size", "teacher_threads", "projection_fit_texts")
         check_choice("projection", self.projection, PROJECTIONS)
         check_choice("projection_init", self.projection_init, PROJECTION_INITS)
-
-
-def _check_training(config: PretrainConfig | DistillConfig) -> None:
-    """The fields pre-training and distillation share."""
-    check_ints(config, "epochs", "batch_size", "eval_batch_size", "max_heldout")
-    check_ints(config, "max_steps", "threads", optional=True)
-    check_ints(config, "max_length", minimum=8)
-    check_ints(config, "checkpoint_every", minimum=0)
-    check_positive(config, "lr")
-    check_fraction("heldout_fraction", config.heldout_fraction)
-    check_optimizer(config)
-    check_precision(config.precision)

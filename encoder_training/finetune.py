@@ -43,13 +43,13 @@ from adrecall.model_loading import load_sentence_transformer
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.run_summary import RunSummary
 from adrecall.settings_checks import (
-    PRECISIONS,
-    check_choice,
+    check_at_least,
     check_fraction,
     check_ints,
     check_positive,
 )
 from adrecall.textnorm import model_text
+from adrecall.training_config import TrainingConfig
 from encoder_training.pairs import (
     PairColumns,
     Pairs,
@@ -64,14 +64,12 @@ TRAINING_FILE = "adrecall_training.json"
 
 
 @dataclass(frozen=True)
-class TrainEncoderConfig:
-    """Training settings; every field is checked when the config is made."""
+class TrainEncoderConfig(TrainingConfig):
+    """Training settings; every field is checked when the config is made. ``overwrite``
+    replaces an ``encoder`` folder already at ``out``."""
 
     loss: str = "mnrl"
-    epochs: int = 1
-    batch_size: int = 32
     lr: float = 2e-5
-    warmup_ratio: float = 0.1
     max_length: int = 64
     relevance_threshold: float = 1.0
     hard_negatives: int = 1
@@ -79,32 +77,20 @@ class TrainEncoderConfig:
     dev_fraction: float = 0.1
     max_train_rows: int | None = None
     max_steps: int | None = None
-    precision: str = "fp32"
     normalize_text: bool = True
-    eval_batch_size: int = 64
-    seed: int = 42
-    keep_checkpoint: bool = False
-    overwrite: bool = False
-    """Replace an ``encoder`` folder already at ``out``."""
-    progress: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        check_ints(self, "epochs", "batch_size", "mining_candidates", "eval_batch_size")
+        super().__post_init__()
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
+        check_ints(self, "mining_candidates")
         check_ints(self, "max_length", minimum=8)
         check_ints(self, "hard_negatives", minimum=0)
         check_ints(self, "max_train_rows", "max_steps", optional=True)
         check_positive(self, "lr")
-        check_choice("precision", self.precision, PRECISIONS)
-        check_fraction("warmup_ratio", self.warmup_ratio)
-        if self.mining_candidates < self.hard_negatives:
-            raise ValueError(
-                f"mining_candidates ({self.mining_candidates}) must be at least hard_negatives "
-                f"({self.hard_negatives})"
-            )
+        check_at_least(self, "mining_candidates", "hard_negatives")
         check_fraction("dev_fraction", self.dev_fraction, allow_zero=False)
 
 

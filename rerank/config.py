@@ -5,13 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adrecall.settings_checks import (
-    check_choice,
-    check_ints,
-    check_optimizer,
-    check_positive,
-    check_precision,
-)
+from adrecall.settings_checks import check_at_least, check_choice, check_ints, check_positive
+from adrecall.training_config import ResumableTrainingConfig
 
 POOLINGS = ("auto", "pooler", "cls", "mean")
 METRICS = ("spearman", "pearson", "mse", "ndcg@10")
@@ -21,12 +16,11 @@ whole (rounded up to a multiple of 8, at most what the encoder reads)."""
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ResumableTrainingConfig):
     """Every training choice, typed; recorded in the manifest. The model to start from is
     :func:`rerank.training.train_reranker`'s ``model`` argument (recorded beside these)."""
 
     epochs: int = 3
-    batch_size: int = 32
     max_length: int | None = None
     """Tokens per pair; ``None`` takes it from the training data (see ``MAX_LENGTH_QUANTILE``)."""
     encoder_lr: float = 5e-5
@@ -35,11 +29,6 @@ class TrainConfig:
     head_lr_factor: float = 10.0
     new_vocab_lr_factor: float = 10.0
     """Embedding rows that a vocabulary extension added learn at this × ``encoder_lr``."""
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    seed: int = 42
-    precision: str = "fp32"
     pooling: str = "auto"
     normalize: bool = True
     select_metric: str = "spearman"
@@ -54,26 +43,15 @@ class TrainConfig:
     random_negatives: int = 0
     """Per training query, random texts of other queries added as label 0."""
     checkpoint_every: int = 200
-    eval_batch_size: int = 64
-    progress: bool = True
-    overwrite: bool = False
-    keep_checkpoint: bool = False
 
     def __post_init__(self) -> None:
-        check_ints(self, "epochs", "batch_size", "eval_batch_size")
-        check_ints(self, "checkpoint_every", minimum=0)  # 0: checkpoints at epoch ends only
+        super().__post_init__()
         check_ints(self, "eval_every", "patience", "mined_negatives", "random_negatives",
                    minimum=0)
         check_ints(self, "mining_candidates")
-        if self.mining_candidates < self.mined_negatives:
-            raise ValueError(
-                f"mining_candidates ({self.mining_candidates}) must be at least mined_negatives "
-                f"({self.mined_negatives}); search deeper or mine fewer"
-            )
+        check_at_least(self, "mining_candidates", "mined_negatives", "search deeper or mine fewer")
         check_ints(self, "max_length", minimum=8, optional=True)
         check_positive(self, "encoder_lr", "head_lr_factor", "new_vocab_lr_factor")
-        check_optimizer(self)
-        check_precision(self.precision)
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("select_metric", self.select_metric, METRICS)
 

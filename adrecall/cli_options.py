@@ -1,6 +1,7 @@
 """Command-line options that several ``adrecall`` subcommands share, declared once.
 
-One spelling per concept across the subcommands: the model is ``--model``, an output folder
+One spelling per concept across the subcommands, and the same name in the code the command
+calls (so :func:`call_with_options` can pass options on by name): the model is ``--model``, an output folder
 ``--out``, a token budget ``--max-length``, labelled pairs ``--train``/``--dev``, a kept
 checkpoint ``--keep-checkpoint``, precision ``--precision``; ``--json`` prints JSON (and
 nothing else) to stdout and ``--quiet`` hides progress bars. Spellings that earlier releases
@@ -10,8 +11,10 @@ used stay for one release as hidden aliases that warn (:func:`add_old_spelling`)
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from adrecall.settings_checks import PRECISIONS
@@ -128,3 +131,31 @@ def print_json(args: argparse.Namespace, data: Any, *, indent: int | None = 2) -
     stdout holds the JSON alone."""
     stream = getattr(args, "json_stdout", None) or sys.stdout
     print(json.dumps(data, indent=indent, ensure_ascii=False), file=stream)
+
+
+def call_with_options(target: Callable[..., Any], args: argparse.Namespace, *positional: Any,
+                      **given: Any) -> Any:
+    """Call ``target`` (a function, or a typed settings class) with ``positional``, then each of
+    its other parameters that a parsed option of the same name sets, then ``given`` (parameters
+    whose value is not an option of their name, e.g. ``encoder_lr=args.lr``). ``--no-normalize``
+    sets ``normalize_text`` and ``normalize``, ``--quiet`` sets ``progress``, where the command
+    has those switches."""
+    options = vars(args).copy()
+    if "no_normalize" in options:
+        options["normalize_text"] = options["normalize"] = not options["no_normalize"]
+    if "quiet" in options:
+        options["progress"] = not options["quiet"]
+    named = list(inspect.signature(target).parameters.values())[len(positional):]
+    keywords = {p.name: options[p.name] for p in named
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name in options}
+    return target(*positional, **(keywords | given))
+
+
+def print_result(args: argparse.Namespace, result: Any, text: str) -> int:
+    """A command's last act: ``result`` (a dict, or an object with ``to_dict()``) as JSON with
+    ``--json``, else ``text`` for a person; the command's exit status (0)."""
+    if args.json:
+        print_json(args, result if isinstance(result, dict) else result.to_dict())
+    else:
+        print(text)
+    return 0

@@ -6,10 +6,9 @@ function (:func:`~domain_adapt.vocab_extension.extend_vocabulary`,
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from typing import Any
 
-from adrecall.cli_options import print_json
+from adrecall.cli_options import call_with_options, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -137,30 +136,16 @@ def _texts(args: argparse.Namespace) -> list[str]:
 
 
 def _print(args: argparse.Namespace, summary: Any, line: str) -> int:
-    if args.json:
-        data = summary.to_dict()
-        data.pop("loss_curve", None)
-        print_json(args, data)
-    else:
-        print(line)
-    return 0
-
-
-def _config_from_args(config_cls: Any, args: argparse.Namespace) -> Any:
-    """A step's config from the options of the same names, plus ``--no-normalize`` and
-    ``--quiet`` (training steps only) where the config has those fields."""
-    names = {f.name for f in fields(config_cls)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    switches = {"normalize_text": not args.no_normalize, "progress": not getattr(args, "quiet", False)}
-    values.update({k: v for k, v in switches.items() if k in names})
-    return config_cls(**values)
+    data = summary.to_dict()
+    data.pop("loss_curve", None)
+    return print_result(args, data, line)
 
 
 def _run_extend(args: argparse.Namespace) -> int:
     from domain_adapt.config import ExtendConfig
     from domain_adapt.vocab_extension import extend_vocabulary
 
-    config = _config_from_args(ExtendConfig, args)
+    config = call_with_options(ExtendConfig, args)
     s = extend_vocabulary(_texts(args), args.out, model=args.model, config=config)
     return _print(args, s, (
         f"extended {s.model} -> {s.out}: vocabulary {s.old_vocab_size} -> {s.new_vocab_size} "
@@ -175,7 +160,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from domain_adapt.config import PretrainConfig
     from domain_adapt.pretraining import pretrain
 
-    config = _config_from_args(PretrainConfig, args)
+    config = call_with_options(PretrainConfig, args)
     s = pretrain(_texts(args), args.out, model=args.model, config=config)
     ppl = (
         f"held-out perplexity {s.heldout_perplexity_before:.1f} -> {s.heldout_perplexity_after:.1f}"
@@ -193,7 +178,7 @@ def _run_distill(args: argparse.Namespace) -> int:
     from domain_adapt.config import DistillConfig
     from domain_adapt.distillation import distill
 
-    config = _config_from_args(DistillConfig, args)
+    config = call_with_options(DistillConfig, args)
     s = distill(_texts(args), args.out, model=args.model, config=config,
                 teacher_cache=args.teacher_cache)
     held = (

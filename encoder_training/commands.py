@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from adrecall.cli_options import print_json
+from adrecall.cli_options import call_with_options, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,26 +70,12 @@ def run_diagnose(args: argparse.Namespace) -> int:
     if args.labelled:
         columns = PairColumns(args.query_column, args.text_column, args.label_column)
         pairs = read_pairs(args.labelled, columns, role="labelled")
-    report = diagnose(
-        texts,
-        model=args.model,
-        pairs=pairs,
-        whiten_dims=whiten_dims,
-        relevance_threshold=args.relevance_threshold,
-        n_pairs=args.random_pairs,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        normalize_text=not args.no_normalize,
-        progress=not args.quiet,
-    )
+    report = call_with_options(diagnose, args, texts, pairs=pairs, whiten_dims=whiten_dims,
+                               n_pairs=args.random_pairs)
     paths = write_report(report, args.out)
-    if args.json:
-        print_json(args, report.to_dict())
-    else:
-        print(report.text(), end="")
-        print(f"\nwrote {paths['text']}, {paths['json']} and {paths['png']}")
-    return 0
+    return print_result(args, report, (
+        report.text() + f"\nwrote {paths['text']}, {paths['json']} and {paths['png']}"
+    ))
 
 
 def _whiten_spec(args: argparse.Namespace) -> str:
@@ -159,26 +145,7 @@ def run_train_encoder(args: argparse.Namespace) -> int:
 
     if args.train is None:
         raise ValueError("give the training pairs with --train PAIRS")
-    config = TrainEncoderConfig(
-        loss=args.loss,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_ratio=args.warmup_ratio,
-        max_length=args.max_length,
-        relevance_threshold=args.relevance_threshold,
-        hard_negatives=args.hard_negatives,
-        mining_candidates=args.mining_candidates,
-        dev_fraction=args.dev_fraction,
-        max_train_rows=args.max_train_rows,
-        max_steps=args.max_steps,
-        precision=args.precision,
-        normalize_text=not args.no_normalize,
-        seed=args.seed,
-        keep_checkpoint=args.keep_checkpoint,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    config = call_with_options(TrainEncoderConfig, args)
     summary = train_encoder(
         args.train,
         args.out,
@@ -188,18 +155,14 @@ def run_train_encoder(args: argparse.Namespace) -> int:
         index=args.index,
         columns=PairColumns(args.query_column, args.text_column, args.label_column),
     )
-    if args.json:
-        print_json(args, summary.to_dict())
-        return 0
     key = summary.primary_metric
-    print(
+    filled = summary.hard_negatives.get("random_filled")
+    return print_result(args, summary, (
         f"trained {summary.loss} from {summary.model} on {summary.train_rows} rows in "
         f"{summary.seconds:.0f} s "
         f"({summary.steps} steps); dev {key}: {summary.dev_before[key]:.4f} before, "
         f"{summary.best.get(key, float('nan')):.4f} kept ({summary.improvement:+.4f}); "
         f"model saved to {Path(summary.out)}"
-    )
-    if summary.hard_negatives.get("random_filled"):
-        print(f"note: {summary.hard_negatives['random_filled']} of {summary.train_rows} rows got a "
-              "random negative (no --index, or too few mined negatives)")
-    return 0
+        + (f"\nnote: {filled} of {summary.train_rows} rows got a random negative (no --index, "
+           "or too few mined negatives)" if filled else "")
+    ))

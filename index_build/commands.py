@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from adrecall.cli_options import print_json
+from adrecall.cli_options import call_with_options, print_result
 from index_build.build_job import build_index
 from retrieval.faiss_index import INDEX_TYPES
 from retrieval.lexical_index import LANGUAGES
@@ -42,27 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    summary = build_index(
-        args.ads,
-        args.out,
-        model=args.model,
-        index_type=args.index_type,
-        batch_size=args.batch_size,
-        chunk_rows=args.chunk_rows,
-        id_column=args.id_column,
-        text_column=args.text_column,
-        normalize_text=not args.no_normalize,
-        resume=args.resume,
-        progress=not args.quiet,
-        whiten=args.whiten,
-        whiten_dim=args.whiten_dim,
-        lexical=args.lexical,
-        lexical_language=args.lexical_language,
-    )
-    if args.json:
-        print_json(args, summary.to_dict())
-        return 0
-    print(
+    summary = call_with_options(build_index, args, args.ads, args.out)
+    return print_result(args, summary, (
         f"built {summary.out}: {summary.count} ads, dimension {summary.dimension}, "
         f"{summary.index_type} index"
         + (f" + lexical ({summary.lexical} tokens)" if summary.lexical else "")
@@ -70,5 +51,4 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary.bytes_on_disk / 1e6:.1f} MB on disk"
         + (f", {summary.resumed_ads} ads taken from the checkpoint" if summary.resumed_ads else "")
         + (f"; {summary.truncated} texts truncated to the model's maximum length" if summary.truncated else "")
-    )
-    return 0
+    ))

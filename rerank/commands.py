@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from adrecall.cli_options import print_json
+from adrecall.cli_options import call_with_options, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,38 +72,8 @@ def _run(args: argparse.Namespace) -> int:
     from rerank.pairs import PairFormat
     from rerank.training import TrainConfig, train_reranker
 
-    fmt = PairFormat(
-        query_column=args.query_column,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        label_min=args.label_min,
-        label_max=args.label_max,
-    )
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        encoder_lr=args.lr,
-        head_lr_factor=args.head_lr_factor,
-        new_vocab_lr_factor=args.new_vocab_lr_factor,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        max_grad_norm=args.max_grad_norm,
-        seed=args.seed,
-        precision=args.precision,
-        pooling=args.pooling,
-        normalize=not args.no_normalize,
-        select_metric=args.select_metric,
-        eval_every=args.eval_every,
-        patience=args.patience,
-        mined_negatives=args.mined_negatives,
-        mining_candidates=args.mining_candidates,
-        random_negatives=args.random_negatives,
-        checkpoint_every=args.checkpoint_every,
-        progress=not args.quiet,
-        overwrite=args.overwrite,
-        keep_checkpoint=args.keep_checkpoint,
-    )
+    fmt = call_with_options(PairFormat, args)
+    config = call_with_options(TrainConfig, args, encoder_lr=args.lr)
     first_stage = None
     if args.index:
         from adrecall.folders import BERTSIM, check_out
@@ -122,15 +92,13 @@ def _run(args: argparse.Namespace) -> int:
                "negatives_added": {k: manifest["training"]["negatives"][k]
                                    for k in ("mined", "random")},
                "fusion_weight": (manifest.get("fusion") or {}).get("weight")}
-    if args.json:
-        print_json(args, summary)
-        return 0
     best = ", ".join(f"{k} {v:.4f}" for k, v in (result.best_metrics or {}).items()
                      if isinstance(v, float))
-    print(f"trained BertSim from {result.model} -> {result.out} in {result.seconds:.0f} s; "
-          f"kept step {result.best_step} (epoch {result.best_epoch})"
-          + (f", dev {best}" if best else "")
-          + f"; negatives added: {summary['negatives_added']}"
-          + (f"; fusion weight {summary['fusion_weight']:g}"
-             if summary["fusion_weight"] is not None else ""))
-    return 0
+    return print_result(args, summary, (
+        f"trained BertSim from {result.model} -> {result.out} in {result.seconds:.0f} s; "
+        f"kept step {result.best_step} (epoch {result.best_epoch})"
+        + (f", dev {best}" if best else "")
+        + f"; negatives added: {summary['negatives_added']}"
+        + (f"; fusion weight {summary['fusion_weight']:g}"
+           if summary["fusion_weight"] is not None else "")
+    ))

@@ -25,7 +25,6 @@ slow teacher. While running, ``OUT/checkpoint`` is a resume point, as for pre-tr
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -121,25 +120,13 @@ def distill(
     callable (texts → ``(n, d)`` array), e.g. in tests; its embeddings are then cached only
     where ``teacher_cache`` says. The result, a sentence-transformers directory, goes to ``out``.
     """
-    from tqdm.auto import tqdm
-
-    from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
     from domain_adapt import model_io
-    from domain_adapt.training_utils import (
-        LossLog,
-        batch_rows,
-        optimizer_step,
-        parameter_groups,
-        restore_checkpoint,
-        save_checkpoint,
-        start_run,
-    )
+    from domain_adapt.training_utils import start_run, train_steps
 
     config = config or DistillConfig()
     teacher_name = config.teacher if teacher is None else getattr(teacher, "name", "custom")
     run = start_run(texts, model, out, config, teacher=teacher_name)
-    started, source, out_dir, checkpoint = run.started, run.source, run.out_dir, run.checkpoint
-    train_texts, held_texts = run.train_texts, run.held_texts
+    source, out_dir, train_texts, held_texts = run.source, run.out_dir, run.train_texts, run.held_texts
 
     cache: Path | None
     if teacher is None:
@@ -162,69 +149,35 @@ def distill(
     else:
         projection = nn.Linear(student_dim, teacher_dim)
     student = Student(body, projection)
-    if isinstance(projection, nn.Linear) and config.projection_init == "lstsq" and checkpoint is None:
+    if isinstance(projection, nn.Linear) and config.projection_init == "lstsq" and run.checkpoint is None:
         rng = np.random.default_rng(config.seed)
         sample = rng.permutation(len(train_texts))[: config.projection_fit_texts]
         feats = _embed(student, tokenizer_module, [train_texts[i] for i in sample],
                        config.eval_batch_size, config.precision)
         _fit_projection(projection, feats, targets[torch.from_numpy(sample)])
 
-    steps_per_epoch = math.ceil(len(train_texts) / config.batch_size)
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
-    warmup = warmup_steps(total_steps, config.warmup_ratio)
-    optimizer = torch.optim.AdamW(parameter_groups(student, config.weight_decay, config.lr))
+    def held_out() -> list[float] | None:
+        return _heldout(student, tokenizer_module, held_texts, held_targets, config)
 
-    step, wall_before = 0, 0.0
-    log = LossLog(log_every=max(1, total_steps // 200), digits=7)
-    resumed_from = None
-    if checkpoint is not None:
-        state = restore_checkpoint(checkpoint, student, optimizer)
-        step = resumed_from = int(state["step"])
-        wall_before = float(state["wall_seconds"])
-        log.curve, log.losses = state["loss_curve"], state["losses"]
-        before = state["heldout_before"]
-    else:
-        before = _heldout(student, tokenizer_module, held_texts, held_targets, config)
-
-    student.train()
-    bar = tqdm(total=total_steps, initial=step, desc="distill", unit="step",
-               disable=not config.progress, dynamic_ncols=True)
-    run_start = time.perf_counter()
-    run_texts = 0
-    while step < total_steps:
-        rows = batch_rows(step, steps_per_epoch, len(train_texts), config.batch_size, config.seed)
+    def batch_loss(rows: np.ndarray, step: int) -> tuple[torch.Tensor, int]:
         features = _features(tokenizer_module, [train_texts[r] for r in rows])
-        lr = set_lr(optimizer, lr_multiplier(step + 1, total_steps, warmup))
         with autocast(config.precision):
             predicted = student(features)
-        loss = nn.functional.mse_loss(predicted.float(), targets[torch.from_numpy(rows)])
-        value = optimizer_step(loss, student, optimizer, config.max_grad_norm)
-        step += 1
-        run_texts += len(rows)
-        log.add(step, value, step == total_steps)
-        elapsed = time.perf_counter() - run_start
-        bar.update(1)
-        bar.set_postfix(mse=f"{log.recent():.2e}", lr=f"{lr:.1e}",
-                        texts_s=f"{run_texts / max(elapsed, 1e-9):.0f}")
-        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
-            save_checkpoint(out_dir, student, optimizer, {
-                "fingerprint": run.fingerprint, "step": step,
-                "wall_seconds": wall_before + time.perf_counter() - run_start,
-                "loss_curve": log.curve, "losses": log.losses, "heldout_before": before,
-            })
-    bar.close()
-    train_seconds = time.perf_counter() - run_start
-    after = _heldout(student, tokenizer_module, held_texts, held_targets, config)
+        return nn.functional.mse_loss(predicted.float(), targets[torch.from_numpy(rows)]), len(rows)
+
+    done = train_steps(run, student, config, rows=len(train_texts), desc="distill", digits=7,
+                       heldout=held_out, batch_loss=batch_loss, bar=("mse", ".2e", "texts_s"))
+    before, after = done.heldout_before, held_out()
 
     model_io.begin_output(out_dir, source, overwrite=True)  # holds only this run's own files
     output_dim = _save_student(student, normalized, config.projection, out_dir)
     if not config.keep_checkpoint:
         remove_checkpoints(out_dir)
-    first, last = log.first_and_last()
+    first, last = done.log.first_and_last()
     summary = DistillSummary(
         out=str(out_dir),
         model=model_label(model),
-        seconds=round(wall_before + time.perf_counter() - started, 2),
+        seconds=round(done.wall_before + time.perf_counter() - run.started, 2),
         teacher=teacher_name,
         teacher_dimension=teacher_dim,
         student_dimension=student_dim,
@@ -233,19 +186,19 @@ def distill(
                     else config.projection),
         train_texts=len(train_texts),
         heldout_texts=len(held_texts),
-        steps=step,
-        epochs=round(step / steps_per_epoch, 3),
+        steps=done.steps,
+        epochs=round(done.steps / done.steps_per_epoch, 3),
         teacher_seconds=round(teacher_seconds, 2),
         teacher_cache=str(cache) if cache is not None else None,
-        texts_per_second=round(run_texts / max(train_seconds, 1e-9), 1),
+        texts_per_second=round(done.run_units / max(done.train_seconds, 1e-9), 1),
         heldout_mse_before=before[0] if before else None,
         heldout_mse_after=after[0] if after else None,
         heldout_cosine_before=before[1] if before else None,
         heldout_cosine_after=after[1] if after else None,
         train_loss_first=first,
         train_loss_last=last,
-        resumed_from_step=resumed_from,
-        loss_curve=log.curve,
+        resumed_from_step=done.resumed_from,
+        loss_curve=done.log.curve,
         config=asdict(config),
     )
     model_io.finish_output(out_dir, source, {"step": "distill", **summary.to_dict()})

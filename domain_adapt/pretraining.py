@@ -176,127 +176,66 @@ def pretrain(
     ``texts`` is the corpus as a list of strings (read files with
     :func:`domain_adapt.corpus.read_texts`); the held-out slice is taken from it.
     """
-    from tqdm.auto import tqdm
-
-    from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
     from domain_adapt import model_io
-    from domain_adapt.training_utils import (
-        LossLog,
-        batch_rows,
-        optimizer_step,
-        parameter_groups,
-        restore_checkpoint,
-        save_checkpoint,
-        start_run,
-    )
+    from domain_adapt.training_utils import start_run, train_steps
     from domain_adapt.whole_word_masking import WholeWordMaskCollator, encode_for_mlm
 
     config = config or PretrainConfig()
     run = start_run(texts, model, out, config)
-    started, source, out_dir, checkpoint = run.started, run.source, run.out_dir, run.checkpoint
-    train_texts, held_texts = run.train_texts, run.held_texts
-
-    tokenizer = load_tokenizer(source)
-    mlm, base, head_source = build_mlm_model(source, seed=config.seed)
+    tokenizer = load_tokenizer(run.source)
+    mlm, base, head_source = build_mlm_model(run.source, seed=config.seed)
     collator = WholeWordMaskCollator(tokenizer, mlm_probability=config.mlm_probability)
-    train_examples = encode_for_mlm(tokenizer, train_texts, config.max_length)
-    held_examples = encode_for_mlm(tokenizer, held_texts, config.max_length)
+    train_examples = encode_for_mlm(tokenizer, run.train_texts, config.max_length)
+    held_examples = encode_for_mlm(tokenizer, run.held_texts, config.max_length)
 
-    steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
-    warmup = warmup_steps(total_steps, config.warmup_ratio)
-    optimizer = torch.optim.AdamW(parameter_groups(mlm, config.weight_decay, config.lr))
-
-    step, tokens_seen, wall_before = 0, 0, 0.0
-    log = LossLog(log_every=max(1, total_steps // 200), digits=5)
-    loss_before: float | None = None
-    resumed_from = None
-    if checkpoint is not None:
-        state = restore_checkpoint(checkpoint, mlm, optimizer)
-        step = resumed_from = int(state["step"])
-        tokens_seen = int(state["tokens_seen"])
-        wall_before = float(state["wall_seconds"])
-        log.curve, log.losses = state["loss_curve"], state["losses"]
-        loss_before = state["heldout_loss_before"]
-    else:
-        loss_before = heldout_loss(
+    def held_out() -> float | None:
+        return heldout_loss(
             mlm, held_examples, collator, config.eval_batch_size, config.seed, config.precision
         )
-    mlm.train()
-    bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step",
-               disable=not config.progress, dynamic_ncols=True)
-    run_start = time.perf_counter()
-    run_tokens = 0
 
-    def checkpoint_state() -> dict:
-        return {
-            "fingerprint": run.fingerprint,
-            "step": step,
-            "tokens_seen": tokens_seen,
-            "wall_seconds": wall_before + time.perf_counter() - run_start,
-            "loss_curve": log.curve,
-            "losses": log.losses,
-            "heldout_loss_before": loss_before,
-        }
-
-    while step < total_steps:
-        rows = batch_rows(step, steps_per_epoch, len(train_examples), config.batch_size, config.seed)
+    def batch_loss(rows: Any, step: int) -> tuple[torch.Tensor, int]:
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         batch = collator([train_examples[r] for r in rows], generator)
-        lr = set_lr(optimizer, lr_multiplier(step + 1, total_steps, warmup))
         with autocast(config.precision):
             loss = masked_lm_loss(mlm, batch)
-        value = optimizer_step(loss, mlm, optimizer, config.max_grad_norm)
-        step += 1
-        batch_tokens = int(batch["attention_mask"].sum())
-        tokens_seen += batch_tokens
-        run_tokens += batch_tokens
-        log.add(step, value, step == total_steps)
-        elapsed = time.perf_counter() - run_start
-        bar.update(1)
-        bar.set_postfix(loss=f"{log.recent():.3f}", lr=f"{lr:.1e}",
-                        tok_s=f"{run_tokens / max(elapsed, 1e-9):.0f}")
-        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
-            save_checkpoint(out_dir, mlm, optimizer, checkpoint_state())
-    bar.close()
-    train_seconds = time.perf_counter() - run_start
+        return loss, int(batch["attention_mask"].sum())
 
-    loss_after = heldout_loss(
-        mlm, held_examples, collator, config.eval_batch_size, config.seed, config.precision
-    )
+    done = train_steps(run, mlm, config, rows=len(train_examples), desc="pretrain", digits=5,
+                       heldout=held_out, batch_loss=batch_loss, bar=("loss", ".3f", "tok_s"))
+    loss_before, loss_after = done.heldout_before, held_out()
     body = getattr(mlm, mlm.base_model_prefix)
     base.load_state_dict(body.state_dict(), strict=False)
-    model_io.begin_output(out_dir, source, overwrite=True)  # holds only this run's own files
-    out_enc = model_io.copy_model_tree(source, out_dir)
+    model_io.begin_output(run.out_dir, run.source, overwrite=True)  # only this run's own files
+    out_enc = model_io.copy_model_tree(run.source, run.out_dir)
     model_io.save_encoder(base, tokenizer, out_enc)
     from safetensors.torch import save_file
 
     save_file(mlm_head_state(mlm), str(out_enc / model_io.MLM_HEAD_FILE))
     if not config.keep_checkpoint:
-        remove_checkpoints(out_dir)
-    first, last = log.first_and_last()
+        remove_checkpoints(run.out_dir)
+    first, last = done.log.first_and_last()
     summary = PretrainSummary(
-        out=str(out_dir),
+        out=str(run.out_dir),
         model=model_label(model),
-        seconds=round(wall_before + time.perf_counter() - started, 2),
-        train_texts=len(train_texts),
-        heldout_texts=len(held_texts),
-        steps=step,
-        epochs=round(step / steps_per_epoch, 3),
-        tokens_seen=tokens_seen,
-        tokens_per_second=round(run_tokens / max(train_seconds, 1e-9), 1),
+        seconds=round(done.wall_before + time.perf_counter() - run.started, 2),
+        train_texts=len(run.train_texts),
+        heldout_texts=len(run.held_texts),
+        steps=done.steps,
+        epochs=round(done.steps / done.steps_per_epoch, 3),
+        tokens_seen=done.units_seen,
+        tokens_per_second=round(done.run_units / max(done.train_seconds, 1e-9), 1),
         heldout_loss_before=_round(loss_before),
         heldout_loss_after=_round(loss_after),
         heldout_perplexity_before=_round(math.exp(loss_before)) if loss_before is not None else None,
         heldout_perplexity_after=_round(math.exp(loss_after)) if loss_after is not None else None,
         train_loss_first=round(first, 5),
         train_loss_last=round(last, 5),
-        resumed_from_step=resumed_from,
+        resumed_from_step=done.resumed_from,
         mlm_head=head_source,
-        loss_curve=log.curve,
+        loss_curve=done.log.curve,
         config={**asdict(config), "wobert": wobert_active(tokenizer)},
     )
-    model_io.finish_output(out_dir, source, {"step": "pretrain", **summary.to_dict()})
+    model_io.finish_output(run.out_dir, run.source, {"step": "pretrain", **summary.to_dict()})
     return summary
 
 

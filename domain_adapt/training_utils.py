@@ -1,13 +1,14 @@
 """Pieces shared by pre-training and distillation: the start of a run (:func:`start_run`:
-corpus, held-out split, fingerprint, output folder and the checkpoint to resume), the batch
-order, the optimiser step and parameter groups, the loss history (:class:`LossLog`), and the
-resume checkpoint (safetensors + JSON, never pickle). The learning-rate schedule is
-:mod:`adrecall.lr_schedule`."""
+corpus, held-out split, fingerprint, output folder and the checkpoint to resume) and the
+training loop (:func:`train_steps`: the batch order, the optimiser step and parameter groups,
+the loss history (:class:`LossLog`), the progress bar and the resume checkpoint, safetensors +
+JSON, never pickle). The learning-rate schedule is :mod:`adrecall.lr_schedule`."""
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,88 @@ class LossLog:
         """Mean loss of the first and of the last tenth of the steps."""
         tenth = max(1, len(self.losses) // 10)
         return float(np.mean(self.losses[:tenth])), float(np.mean(self.losses[-tenth:]))
+
+
+@dataclass
+class TrainedSteps:
+    """What :func:`train_steps` did: this run's loop and any earlier run it resumed."""
+
+    steps: int
+    steps_per_epoch: int
+    units_seen: int
+    """Units (tokens, texts: what ``batch_loss`` counts) trained on, earlier runs included."""
+    run_units: int
+    """Units this run trained on, in ``train_seconds``."""
+    train_seconds: float
+    wall_before: float
+    """Wall time of the earlier runs this one resumed."""
+    resumed_from: int | None
+    heldout_before: Any
+    """The held-out figure before any training (recorded by the first run)."""
+    log: LossLog
+
+
+def train_steps(
+    run: RunStart, model: nn.Module, config: Any, *, rows: int, desc: str, digits: int,
+    heldout: Callable[[], Any], batch_loss: Callable[[np.ndarray, int], tuple[torch.Tensor, int]],
+    bar: tuple[str, str, str],
+) -> TrainedSteps:
+    """The training loop of pre-training and distillation, resumable.
+
+    AdamW (:func:`parameter_groups`) over ``model`` on the warm-up/decay schedule of
+    :mod:`adrecall.lr_schedule`, ``config.max_steps`` or ``config.epochs`` passes over
+    ``rows`` training rows in :func:`batch_rows` order. ``run.checkpoint``, when there is one,
+    is resumed; otherwise ``heldout()`` measures the model before training. Each step
+    ``batch_loss(rows, step)`` gives the loss of those rows and how many units (tokens,
+    texts) they hold; a resume checkpoint is written every ``config.checkpoint_every`` steps.
+    ``bar`` names the progress bar's loss, its format and its rate: ``("loss", ".3f", "tok_s")``.
+    """
+    from tqdm.auto import tqdm
+
+    from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
+
+    steps_per_epoch = math.ceil(rows / config.batch_size)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    warmup = warmup_steps(total_steps, config.warmup_ratio)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay, config.lr))
+    log = LossLog(log_every=max(1, total_steps // 200), digits=digits)
+    step, units_seen, wall_before, resumed_from = 0, 0, 0.0, None
+    if run.checkpoint is not None:
+        state = restore_checkpoint(run.checkpoint, model, optimizer)
+        step = resumed_from = int(state["step"])
+        # checkpoints of earlier releases named these tokens_seen and heldout_loss_before
+        units_seen = int(state.get("units_seen", state.get("tokens_seen", 0)))
+        before = state["heldout_before"] if "heldout_before" in state else state["heldout_loss_before"]
+        wall_before = float(state["wall_seconds"])
+        log.curve, log.losses = state["loss_curve"], state["losses"]
+    else:
+        before = heldout()
+
+    model.train()
+    loss_label, loss_format, rate_label = bar
+    progress = tqdm(total=total_steps, initial=step, desc=desc, unit="step",
+                    disable=not config.progress, dynamic_ncols=True)
+    run_start = time.perf_counter()
+    run_units = 0
+    while step < total_steps:
+        batch = batch_rows(step, steps_per_epoch, rows, config.batch_size, config.seed)
+        lr = set_lr(optimizer, lr_multiplier(step + 1, total_steps, warmup))
+        loss, units = batch_loss(batch, step)
+        value = optimizer_step(loss, model, optimizer, config.max_grad_norm)
+        step += 1
+        units_seen += units
+        run_units += units
+        log.add(step, value, step == total_steps)
+        elapsed = time.perf_counter() - run_start
+        progress.update(1)
+        progress.set_postfix({loss_label: f"{log.recent():{loss_format}}", "lr": f"{lr:.1e}",
+                              rate_label: f"{run_units / max(elapsed, 1e-9):.0f}"})
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
+            save_checkpoint(run.out_dir, model, optimizer, {
+                "fingerprint": run.fingerprint, "step": step, "units_seen": units_seen,
+                "wall_seconds": wall_before + time.perf_counter() - run_start,
+                "loss_curve": log.curve, "losses": log.losses, "heldout_before": before,
+            })
+    progress.close()
+    return TrainedSteps(step, steps_per_epoch, units_seen, run_units,
+                        time.perf_counter() - run_start, wall_before, resumed_from, before, log)

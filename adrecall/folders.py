@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from adrecall.checksums import file_sha256
 
@@ -141,16 +142,10 @@ def check_out(
     return out
 
 
-def prepare_out(
-    out: str | Path,
-    kind: str,
-    *,
-    overwrite: bool,
-    keep: tuple[str, ...] = (),
-    inputs: Iterable[str | Path] = (),
-) -> Path:
-    """:func:`check_out`, then empty ``out`` (but for ``keep``) and create it: ready to receive."""
-    out = check_out(out, kind, overwrite=overwrite, keep=keep, inputs=inputs)
+def prepare_out(out: str | Path, kind: str, *, keep: tuple[str, ...] = (), **checks: Any) -> Path:
+    """:func:`check_out` (``checks``: its ``overwrite`` and ``inputs``), then empty ``out`` (but
+    for ``keep``) and create it: ready to receive."""
+    out = check_out(out, kind, keep=keep, **checks)
     if out.is_dir():
         for entry in os.listdir(out):
             if entry in keep:

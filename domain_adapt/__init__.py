@@ -13,8 +13,11 @@ Four steps, each a plain function with a typed config and an ``adrecall`` comman
 - :mod:`domain_adapt.distillation` (``adrecall distill``): train the bi-encoder to reproduce an
   offline teacher's sentence embeddings (Universal Sentence Encoder multilingual v3).
 
-Every output is an ordinary Hugging Face / sentence-transformers directory that the rest of
-adrecall loads, with a ``domain_adapt.json`` sidecar recording each step applied to it.
+Each step is called alike, ``step(texts, out, *, model="default", config=None)``: ``texts`` is
+the corpus as a list of strings (:func:`domain_adapt.corpus.read_texts` reads files), ``model``
+is ``"default"`` or a local Hugging Face / sentence-transformers directory, and ``out`` gets the
+same kind of directory: an ordinary one that the rest of adrecall loads, with a
+``domain_adapt.json`` sidecar recording each step applied to it.
 
     from domain_adapt import ExtendConfig, extend_vocabulary, pretrain, read_texts
     texts = read_texts("corpus.txt")

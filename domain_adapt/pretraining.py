@@ -171,11 +171,9 @@ def pretrain(
     model: str | Path | None = "default",
     config: PretrainConfig | None = None,
 ) -> PretrainSummary:
-    """Continue masked-LM pre-training of ``model``'s encoder on ``texts``; save it to ``out``.
-
-    ``texts`` is the corpus as a list of strings (read files with
-    :func:`domain_adapt.corpus.read_texts`); the held-out slice is taken from it.
-    """
+    """Continue masked-LM pre-training of ``model``'s encoder on the corpus ``texts`` (less
+    the held-out slice, taken from it); save it to ``out``. Arguments as for every step
+    (:mod:`domain_adapt`)."""
     from domain_adapt import model_io
     from domain_adapt.training_utils import start_run, train_steps
     from domain_adapt.whole_word_masking import WholeWordMaskCollator, encode_for_mlm

@@ -213,11 +213,7 @@ def extend_vocabulary(
     config: ExtendConfig | None = None,
 ) -> ExtendSummary:
     """Extend ``model``'s vocabulary with what the corpus ``texts`` needs; save it to ``out``.
-
-    ``texts`` is the corpus as a list of strings (read files with
-    :func:`domain_adapt.corpus.read_texts`). ``model`` is ``"default"`` or a local Hugging Face /
-    sentence-transformers directory; ``out`` gets the same kind of directory.
-    """
+    Arguments as for every step (:mod:`domain_adapt`)."""
     from domain_adapt import model_io
 
     config = config or ExtendConfig()

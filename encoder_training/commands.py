@@ -11,8 +11,24 @@ from adrecall.cli_options import call_with_options, print_result
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``diagnose`` and ``train-encoder`` subcommands."""
-    _register_diagnose(subparsers)
-    _register_train(subparsers)
+    commands = (
+        ("diagnose", _diagnose_options, run_diagnose,
+         "anisotropy report: how crowded each pooling variant's vectors are on your texts",
+         ("Embed a sample of texts with raw CLS, mean pooling, first-last average and the "
+          "model's own pooling (optionally BERT-whitened) and report the mean cosine of random "
+          "pairs, of labelled-relevant pairs, and the variance share of the top 1/10 principal "
+          "components. Writes a text report with a .json and a .png histogram beside it.")),
+        ("train-encoder", _train_options, run_train_encoder,
+         "fine-tune the bi-encoder on labelled (query, ad, label) pairs",
+         ("Fine-tune a sentence-transformers bi-encoder: MultipleNegativesRankingLoss over "
+          "(query, relevant ad) with hard negatives mined from an index (--index), or CoSENT on "
+          "graded labels. Evaluates a dev split before training and after each epoch and saves "
+          "the best epoch as a model folder that `adrecall build --model` takes.")),
+    )
+    for name, add_options, run, help_text, description in commands:
+        parser = subparsers.add_parser(name, help=help_text, description=description)
+        add_options(parser)
+        parser.set_defaults(func=run)
 
 
 def _pair_columns(parser: argparse.ArgumentParser) -> None:
@@ -24,17 +40,7 @@ def _pair_columns(parser: argparse.ArgumentParser) -> None:
     add_no_normalize(parser)
 
 
-def _register_diagnose(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "diagnose",
-        help="anisotropy report: how crowded each pooling variant's vectors are on your texts",
-        description=(
-            "Embed a sample of texts with raw CLS, mean pooling, first-last average and the model's "
-            "own pooling (optionally BERT-whitened) and report the mean cosine of random pairs, of "
-            "labelled-relevant pairs, and the variance share of the top 1/10 principal components. "
-            "Writes a text report with a .json and a .png histogram beside it."
-        ),
-    )
+def _diagnose_options(parser: argparse.ArgumentParser) -> None:
     from adrecall.cli_options import add_model, add_old_spelling, add_output_switches
 
     parser.add_argument("--texts", required=True, help="sample texts: .txt (one per line) or a .csv/.tsv/.jsonl/.parquet table")
@@ -54,7 +60,6 @@ def _register_diagnose(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     _pair_columns(parser)
     add_output_switches(parser)
-    parser.set_defaults(func=run_diagnose)
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
@@ -89,17 +94,7 @@ def _whiten_spec(args: argparse.Namespace) -> str:
     return ",".join((["full"] if args.whiten else []) + [str(d) for d in args.whiten_dim])
 
 
-def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train-encoder",
-        help="fine-tune the bi-encoder on labelled (query, ad, label) pairs",
-        description=(
-            "Fine-tune a sentence-transformers bi-encoder: MultipleNegativesRankingLoss over "
-            "(query, relevant ad) with hard negatives mined from an index (--index), or CoSENT on "
-            "graded labels. Evaluates a dev split before training and after each epoch and saves "
-            "the best epoch as a model folder that `adrecall build --model` takes."
-        ),
-    )
+def _train_options(parser: argparse.ArgumentParser) -> None:
     from adrecall.cli_options import (
         add_model,
         add_old_spelling,
@@ -135,7 +130,6 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     add_old_spelling(parser, "--keep-checkpoints", "--keep-checkpoint", "keep_checkpoint",
                      switch=True)
     add_old_spelling(parser, "--bf16", "--precision bf16", "precision", switch=True, const="bf16")
-    parser.set_defaults(func=run_train_encoder)
 
 
 def run_train_encoder(args: argparse.Namespace) -> int:

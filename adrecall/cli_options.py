@@ -14,10 +14,24 @@ import argparse
 import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from adrecall.settings_checks import PRECISIONS
+
+Command = tuple[
+    str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str, str
+]
+"""A subcommand as :func:`add_commands` takes it: ``(name, add_options, run, help,
+description)``; ``add_options(parser)`` declares its options, ``run(args)`` carries it out."""
+
+
+def add_commands(subparsers: argparse._SubParsersAction, commands: Iterable[Command]) -> None:
+    """Add each subcommand of ``commands`` (see :data:`Command`)."""
+    for name, add_options, run, help_text, description in commands:
+        parser = subparsers.add_parser(name, help=help_text, description=description)
+        add_options(parser)
+        parser.set_defaults(func=run)
 
 
 class _OldSpelling(argparse.Action):

@@ -6,27 +6,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from adrecall.cli_options import print_json
+from adrecall.cli_options import add_commands, print_json
 from adrecall.model_info import inspect_target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``info`` subcommand."""
-    parser = subparsers.add_parser(
-        "info",
-        help="parameter counts, vocabulary and settings of a model, or the summary of an index",
-        description="Describe a model folder ('default' for the embedded MiniLM, a Hugging Face "
-        "or sentence-transformers folder, or a BertSim): parameters by part, vocabulary and its "
-        "CJK characters, maximum length, pooling, WoBERT flag. For an index folder: its "
-        "manifest and the size of each file. Reads JSON files and weight-file headers only.",
-    )
-    parser.add_argument(
-        "target",
-        metavar="MODEL_OR_INDEX",
-        help="model folder, 'default', BertSim folder or index folder",
-    )
+    add_commands(subparsers, [(
+        "info", _options, _run,
+        "parameter counts, vocabulary and settings of a model, or the summary of an index",
+        ("Describe a model folder ('default' for the embedded MiniLM, a Hugging Face or "
+         "sentence-transformers folder, or a BertSim): parameters by part, vocabulary and its CJK "
+         "characters, maximum length, pooling, WoBERT flag. For an index folder: its manifest "
+         "and the size of each file. Reads JSON files and weight-file headers only."),
+    )])
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODEL_OR_INDEX",
+                        help="model folder, 'default', BertSim folder or index folder")
     parser.add_argument("--json", action="store_true", help="print the same data as JSON")
-    parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

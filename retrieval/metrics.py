@@ -104,18 +104,11 @@ def recall_at_k(
     return sum(1 for d in ranking[:k] if d in relevant) / len(relevant)
 
 
-def mrr_at_k(
-    ranking: Sequence[str],
-    judged: Mapping[str, int],
-    k: int = MRR_CUTOFF,
-    relevance_threshold: int = 1,
-) -> float:
+def mrr_at_k(ranking: Sequence[str], judged: Mapping[str, int], k: int = MRR_CUTOFF,
+             relevance_threshold: int = 1) -> float:
     """1 / rank of the first relevant doc within the top ``k``, or 0 if none is there."""
-    _check_k(k)
-    for rank, doc in enumerate(ranking[:k], start=1):
-        if judged.get(doc, 0) >= relevance_threshold:
-            return 1.0 / rank
-    return 0.0
+    ranks = _relevant_ranks(ranking, judged, k, relevance_threshold)
+    return 1.0 / ranks[0] if ranks else 0.0
 
 
 def ndcg_at_k(
@@ -139,24 +132,22 @@ def ndcg_at_k(
     return dcg / idcg if idcg > 0 else 0.0
 
 
-def average_precision_at_k(
-    ranking: Sequence[str],
-    judged: Mapping[str, int],
-    k: int = MAP_CUTOFF,
-    relevance_threshold: int = 1,
-) -> float:
+def average_precision_at_k(ranking: Sequence[str], judged: Mapping[str, int],
+                           k: int = MAP_CUTOFF, relevance_threshold: int = 1) -> float:
     """Sum of precision@rank at each relevant doc in the top ``k`` / number of relevant docs."""
-    _check_k(k)
+    ranks = _relevant_ranks(ranking, judged, k, relevance_threshold)
     n_relevant = sum(1 for g in judged.values() if g >= relevance_threshold)
     if n_relevant == 0:
         raise ValueError("average precision is undefined for a query with no relevant document")
-    hits = 0
-    total = 0.0
-    for rank, doc in enumerate(ranking[:k], start=1):
-        if judged.get(doc, 0) >= relevance_threshold:
-            hits += 1
-            total += hits / rank
-    return total / n_relevant
+    return sum(hits / rank for hits, rank in enumerate(ranks, start=1)) / n_relevant
+
+
+def _relevant_ranks(ranking: Sequence[str], judged: Mapping[str, int], k: int,
+                    relevance_threshold: int) -> list[int]:
+    """The ranks (1-based) within the top ``k`` that hold a relevant doc."""
+    _check_k(k)
+    return [rank for rank, doc in enumerate(ranking[:k], start=1)
+            if judged.get(doc, 0) >= relevance_threshold]
 
 
 def _gain_value(grade: int, gain: str, relevance_threshold: int) -> float:

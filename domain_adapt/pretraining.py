@@ -165,10 +165,7 @@ def heldout_loss(
 
 
 def pretrain(
-    texts: Sequence[str],
-    out: str | Path,
-    *,
-    model: str | Path | None = "default",
+    texts: Sequence[str], out: str | Path, *, model: str | Path | None = "default",
     config: PretrainConfig | None = None,
 ) -> PretrainSummary:
     """Continue masked-LM pre-training of ``model``'s encoder on the corpus ``texts`` (less

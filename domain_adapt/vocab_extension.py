@@ -206,10 +206,7 @@ def unk_rate(tokenizer: Any, texts: Sequence[str]) -> float:
 
 
 def extend_vocabulary(
-    texts: Sequence[str],
-    out: str | Path,
-    *,
-    model: str | Path | None = "default",
+    texts: Sequence[str], out: str | Path, *, model: str | Path | None = "default",
     config: ExtendConfig | None = None,
 ) -> ExtendSummary:
     """Extend ``model``'s vocabulary with what the corpus ``texts`` needs; save it to ``out``.

@@ -119,14 +119,9 @@ class TrainEncoderSummary(RunSummary):
 
 
 def train_encoder(
-    train: Pairs | str | Path,
-    out: str | Path,
-    *,
-    model: str | Path | None = None,
-    dev: Pairs | str | Path | None = None,
-    config: TrainEncoderConfig | None = None,
-    index: str | Path | None = None,
-    columns: PairColumns | None = None,
+    train: Pairs | str | Path, out: str | Path, *, model: str | Path | None = None,
+    dev: Pairs | str | Path | None = None, config: TrainEncoderConfig | None = None,
+    index: str | Path | None = None, columns: PairColumns | None = None,
 ) -> TrainEncoderSummary:
     """Fine-tune ``model`` on the ``train`` pairs and save the best dev epoch at ``out``.
 

@@ -24,6 +24,8 @@ STS-B, and on the QBQTC corpus itself for retrieval (what ``adrecall build --whi
 the ads it indexes), so whitened anisotropy figures on the QBQTC corpus are ~0 by construction.
 
 Results: ``anisotropy.json``, ``anisotropy.md`` and ``anisotropy.png`` under ``--results``.
+The data sets are read by :mod:`benchmarks.anisotropy_data`, the page and the figure written by
+:mod:`benchmarks.anisotropy_report`.
 """
 
 from __future__ import annotations
@@ -31,102 +33,27 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.datasets import DatasetMissing, datasets_root, load_eval_dataset
-from benchmarks.rerank_real import read_qbqtc_split, read_stsb_split
+from benchmarks.anisotropy_data import (
+    WHITEN_FIT_SENTENCES,
+    qbqtc_test_public,
+    stsb,
+    usable,
+    whitening_fit_sentences,
+)
+from benchmarks.anisotropy_report import markdown, plot
+from benchmarks.datasets import DatasetMissing, datasets_root
+from benchmarks.rerank_real import read_qbqtc_split
 
 WHITEN_DIMS: tuple[int | None, ...] = (None, 256, 128)
-WHITEN_FIT_SENTENCES = 3000
 BASE_VARIANTS = ("cls", "mean", "first_last_avg", "model")
-
-
-# ---------------------------------------------------------------- data
-
-
-def read_stsb_zh_split(path: Path) -> tuple[list[str], list[str], list[float]]:
-    """Chinese STS-B ``STS-B.<split>.data``: ``s1 \\t s2 \\t score`` (split on tabs only)."""
-    first, second, scores = [], [], []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 3:
-                raise ValueError(f"{path}: line {line_no} has {len(fields)} fields, expected 3")
-            first.append(fields[0].strip())
-            second.append(fields[1].strip())
-            scores.append(float(fields[2]))
-    return first, second, scores
-
-
-def stsb(lang: str, split: str) -> tuple[list[str], list[str], list[float]]:
-    """STS-B ``lang`` ("en"/"zh") ``split`` ("train"/"dev"/"test") as (s1, s2, score)."""
-    root = datasets_root()
-    if lang == "en":
-        path = root / "stsb_en" / f"sts-{split}.csv"
-        reader = read_stsb_split
-    else:
-        name = {"train": "train", "dev": "valid", "test": "test"}[split]
-        path = root / "stsb_zh" / f"STS-B.{name}.data"
-        reader = read_stsb_zh_split
-    if not path.is_file():
-        raise DatasetMissing(f"{path} not found; set ADRECALL_DATASETS to the shared data sets")
-    return reader(path)
-
-
-def whitening_fit_sentences(lang: str, n: int = WHITEN_FIT_SENTENCES, seed: int = 0) -> list[str]:
-    """Up to ``n`` distinct STS-B train sentences of ``lang`` (labels unused)."""
-    s1, s2, _ = _usable(*stsb(lang, "train"))
-    unique = list(dict.fromkeys(s1 + s2))
-    return random.Random(seed).sample(unique, min(n, len(unique)))
-
-
-@dataclass
-class PooledTask:
-    """QBQTC v1 pooled corpus with the test_public queries only."""
-
-    doc_ids: list[str]
-    doc_texts: list[str]
-    query_ids: list[str]
-    query_texts: list[str]
-    qrels: dict[str, dict[str, int]]
-    dropped_docs: int
-
-
-def qbqtc_test_public() -> PooledTask:
-    """Pooled QBQTC v1 (all 17,710 titles) restricted to the test_public queries.
-
-    Docs without text cannot be embedded and are left out (as ``benchmarks.dense_systems``
-    does); they count as not retrieved.
-    """
-    dataset = load_eval_dataset("qbqtc-v1-pooled")
-    test_queries, _, _ = read_qbqtc_split(datasets_root() / "qbqtc" / "v1" / "test_public.json")
-    wanted = set(test_queries)
-    qids = [q for q, text in dataset.queries.items() if text in wanted]
-    pairs = [(d, t) for d, t in zip(dataset.doc_ids(), dataset.doc_texts()) if t.strip()]
-    return PooledTask(
-        doc_ids=[d for d, _ in pairs],
-        doc_texts=[t for _, t in pairs],
-        query_ids=qids,
-        query_texts=[dataset.queries[q] for q in qids],
-        qrels={q: dataset.qrels[q] for q in qids if q in dataset.qrels},
-        dropped_docs=len(dataset.corpus) - len(pairs),
-    )
-
-
-def _usable(first: list[str], second: list[str], scores: list[float]) -> tuple[list[str], list[str], list[float]]:
-    """Drop pairs with a blank side (nothing to embed)."""
-    keep = [i for i, (a, b) in enumerate(zip(first, second)) if a.strip() and b.strip()]
-    if len(keep) < len(first):
-        print(f"  left out {len(first) - len(keep)} pair(s) with a blank side", flush=True)
-    return [first[i] for i in keep], [second[i] for i in keep], [scores[i] for i in keep]
 
 
 # ---------------------------------------------------------------- train stage
@@ -143,8 +70,8 @@ def train_stage(args: argparse.Namespace) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     folder = datasets_root() / "qbqtc" / "v1"
-    train = pairs_from_lists(*_usable(*read_qbqtc_split(folder / "train.json")), source="qbqtc v1 train")
-    dev = pairs_from_lists(*_usable(*read_qbqtc_split(folder / "dev.json")), role="dev", source="qbqtc v1 dev")
+    train = pairs_from_lists(*usable(*read_qbqtc_split(folder / "train.json")), source="qbqtc v1 train")
+    dev = pairs_from_lists(*usable(*read_qbqtc_split(folder / "dev.json")), role="dev", source="qbqtc v1 dev")
     titles = list(dict.fromkeys(train.texts))
     ads = work / "train_titles.csv"
     index_dir = work / "mining-index"
@@ -263,8 +190,8 @@ def eval_stage(args: argparse.Namespace) -> int:
 
     work = Path(args.work)
     started = time.perf_counter()
-    en1, en2, en_gold = _usable(*stsb("en", "test"))
-    zh1, zh2, zh_gold = _usable(*stsb("zh", "test"))
+    en1, en2, en_gold = usable(*stsb("en", "test"))
+    zh1, zh2, zh_gold = usable(*stsb("zh", "test"))
     task = qbqtc_test_public()
     doc_ids, doc_texts, qids, query_texts, qrels = (
         task.doc_ids, task.doc_texts, task.query_ids, task.query_texts, task.qrels
@@ -382,155 +309,6 @@ def eval_stage(args: argparse.Namespace) -> int:
     plot(plotted, results / "anisotropy.png")
     print(markdown(report))
     return 0
-
-
-# ---------------------------------------------------------------- output
-
-
-def markdown(report: dict) -> str:
-    """The results as a Markdown page: quality table, anisotropy table, training notes."""
-    rows = report["systems"]
-    lines = [
-        "# Anisotropy, pooling, whitening and fine-tuning on real data",
-        "",
-        (f"Model: {report['model']}. Produced by `python -m benchmarks.anisotropy_real` "
-        f"(eval stage {report['seconds']:.0f} s on the shared 2-core machine, {report['settings']['precision']})."),
-        "",
-        "## Quality",
-        "",
-        "| system | dim | STS-B en test Spearman | STS-B zh test Spearman | QBQTC test_public R@10 | R@100 | nDCG@10 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        q = r["qbqtc"]
-        lines.append(
-            f"| {r['label']} | {r['dimension']} | {r['stsb_en_spearman']:.4f} | {r['stsb_zh_spearman']:.4f} "
-            f"| {q['recall@10']:.4f} | {q['recall@100']:.4f} | {q['ndcg@10']:.4f} |"
-        )
-    lines += [
-        "",
-        "## Anisotropy",
-        "",
-        ("Random-pair cosine (mean of 20,000 random pairs of different texts; 0 = isotropic) and the "
-        "share of variance in the top 1 / top 10 principal components of the unit vectors "
-        "(isotropic 384-dim vectors: about 0.003 / 0.026)."),
-        "",
-        "| system | STS-B en sentences: rand cos | top1 | top10 | QBQTC titles: rand cos | top1 | top10 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        a, b = r["anisotropy_stsb_en"], r["anisotropy_qbqtc_titles"]
-        lines.append(
-            f"| {r['label']} | {a['random_pair_cosine_mean']:.3f} | {a['top1_variance_share']:.3f} "
-            f"| {a['top10_variance_share']:.3f} | {b['random_pair_cosine_mean']:.3f} "
-            f"| {b['top1_variance_share']:.3f} | {b['top10_variance_share']:.3f} |"
-        )
-    d = report["data"]
-    lines += [
-        "",
-        "## How it was measured",
-        "",
-        (f"- STS-B: Spearman of cosine against the gold 0–5 score on the test splits "
-        f"({d['stsb_en_test_pairs']} en, {d['stsb_zh_test_pairs']} zh pairs; files split on tabs only)."),
-        (f"- QBQTC v1 pooled: corpus = all {d['qbqtc_corpus']} v1 titles (train + dev + test_public), "
-        f"queries = the {d['qbqtc_test_public_queries']} test_public queries, relevant = label >= 1; "
-        "exact inner-product search on unit vectors. Titles judged for other queries count as "
-        "non-relevant (the pool is incomplete), so absolute recall is a lower bound."),
-        (f"- Whitening (mean removal, W = U·diag(1/√s), `retrieval.whitening.fit_whitening`) of the "
-        f"model's own unit vectors, fitted without labels: on {d['whitening_fit']['stsb_en']} en / "
-        f"{d['whitening_fit']['stsb_zh']} zh STS-B train sentences for STS-B, and on the QBQTC corpus "
-        "itself for retrieval (what `adrecall build --whiten` does), so its QBQTC-title anisotropy "
-        "is ~0 by construction; its STS-B en figures are out of sample."),
-        "- first-last average = masked mean of the average of hidden_states[1] and hidden_states[-1].",
-        ("- The model's own pooling is mean pooling + L2 normalisation, so its rows equal mean "
-         "pooling's up to bf16 rounding."),
-        ("- The default model knows 244 CJK characters; most Chinese characters become [UNK], so every "
-        "Chinese figure is weak for every variant."),
-    ]
-    t = report.get("training")
-    if t:
-        cfg = t["config"]
-        base = next((r for r in rows if r["system"] == "model"), None)
-        tuned = next((r for r in rows if r["system"] == "finetuned"), None)
-        lines += [
-            "",
-            "## Fine-tuning",
-            "",
-            (f"MultipleNegativesRankingLoss on QBQTC v1 train only: {t['train_rows']} (query, title "
-            f"with label >= 1) rows, {cfg['hard_negatives']} hard negative per row from "
-            f"{t['hard_negatives'].get('negatives', 0)} negatives mined for "
-            f"{t['hard_negatives'].get('queries', 0)} queries (rotated over each query's rows) out of "
-            f"an index of the train titles (top {cfg['mining_candidates']} of the base model; "
-            f"{t['hard_negatives'].get('skipped_relevant_text', 0)} labelled-relevant candidates or "
-            "duplicates of one skipped; rows short of mined negatives filled with random train "
-            f"titles: {t['hard_negatives'].get('random_filled', 0)}), batch "
-            f"{cfg['batch_size']}, lr {cfg.get('lr', cfg.get('learning_rate')):g}, "
-            f"{cfg['epochs']} epoch, max_length "
-            f"{cfg.get('max_length', cfg.get('training_max_seq_length'))}, precision "
-            f"{cfg.get('precision', 'bf16' if cfg.get('bf16') else 'fp32')}; {t['steps']} steps in "
-            f"{t['seconds'] / 60:.1f} min. Dev = QBQTC v1 dev, {t['primary_metric']}: "
-            f"{t['dev_before'][t['primary_metric']]:.4f} before, "
-            f"{t['best'].get(t['primary_metric'], float('nan')):.4f} at the kept epoch."),
-        ]
-        if base and tuned:
-            qb, qt = base["qbqtc"], tuned["qbqtc"]
-            lines.append(
-                f"\nChange against the base model's own pooling on QBQTC test_public: recall@10 "
-                f"{qb['recall@10']:.4f} → {qt['recall@10']:.4f} ({qt['recall@10'] - qb['recall@10']:+.4f}), "
-                f"recall@100 {qb['recall@100']:.4f} → {qt['recall@100']:.4f} "
-                f"({qt['recall@100'] - qb['recall@100']:+.4f}); STS-B en Spearman "
-                f"{base['stsb_en_spearman']:.4f} → {tuned['stsb_en_spearman']:.4f}, zh "
-                f"{base['stsb_zh_spearman']:.4f} → {tuned['stsb_zh_spearman']:.4f}."
-            )
-    changes = report.get("qbqtc_change_vs_own_pooling") or {}
-    if changes:
-        labels = {r["system"]: r["label"] for r in rows}
-        lines += [
-            "",
-            "## Is the QBQTC change real?",
-            "",
-            (f"Per-query change against the model's own pooling over the "
-            f"{next(iter(changes.values()))['recall@10']['queries']} test_public queries: mean, 95% "
-            "paired-bootstrap interval (10,000 resamples of the queries), queries up / down."),
-            "",
-            "| system | Δ recall@10 | 95% interval | up / down | Δ recall@100 | 95% interval | up / down |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, c in changes.items():
-            a, b = c["recall@10"], c["recall@100"]
-            lines.append(
-                f"| {labels.get(name, name)} | {a['mean']:+.4f} | [{a['ci95_low']:+.4f}, {a['ci95_high']:+.4f}] "
-                f"| {a['queries_up']} / {a['queries_down']} | {b['mean']:+.4f} | "
-                f"[{b['ci95_low']:+.4f}, {b['ci95_high']:+.4f}] | {b['queries_up']} / {b['queries_down']} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def plot(series: list[tuple[str, dict[str, np.ndarray]]], path: Path) -> None:
-    """Histograms of random-pair cosines on the STS-B en sentences and the QBQTC titles, one
-    outline per ``(label, {part: vectors})`` series."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from encoder_training.diagnostics import random_pairs, unit_rows
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    bins = np.linspace(-0.4, 1, 71)
-    titles = {"stsb_en_sentences": "STS-B en test sentences", "qbqtc_docs": "QBQTC v1 titles"}
-    for ax, (part, title) in zip(axes, titles.items()):
-        for label, parts in series:
-            if part in parts:
-                unit = unit_rows(parts[part])
-                i, j = random_pairs(len(unit), 20_000, 0)
-                ax.hist(np.sum(unit[i] * unit[j], axis=1), bins=bins, histtype="step", label=label, density=True)
-        ax.set_title(f"random-pair cosine: {title}", fontsize=9)
-        ax.set_xlabel("cosine")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,9 @@ with ``--threads 2``) and ``full`` (the whole ~207k-text corpus: many CPU hours)
 Every step records its wall and CPU seconds and the machine's load average, in
 ``WORK/recipe.json``; a step whose result is there is skipped on a re-run (delete the entry or
 pass ``--redo STEP`` to repeat it). The table goes to ``benchmarks/results/domain_adapt.md``
-and ``.json``. Models live under ``--work-dir`` (default /tmp/adrecall-domain-adapt).
+and ``.json``. Models live under ``--work-dir`` (default /tmp/adrecall-domain-adapt). The
+corpus and evaluation sets come from :mod:`benchmarks.domain_adapt_data`, the page and the
+figure from :mod:`benchmarks.domain_adapt_report`.
 
     nohup nice -n 10 python -m benchmarks.domain_adapt_recipe --preset small > /tmp/recipe.log 2>&1 &
 
@@ -39,7 +41,6 @@ On your own corpus and model (the steps are ordinary ``adrecall`` commands):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -54,6 +55,8 @@ from typing import Any
 import numpy as np
 
 from adrecall.settings_checks import PRECISIONS
+from benchmarks.domain_adapt_data import build_corpus, datasets_root, evaluation_data
+from benchmarks.domain_adapt_report import markdown, plot_curves
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STEPS = ("corpus", "extend", "pretrain", "distill", "evaluate")
@@ -72,131 +75,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"corpus_limit": 400, "pretrain_steps": 3, "distill_steps": 3,
               "train_pairs": 64, "epochs": 1, "eval_limit": 120},
 }
-
-# What a reader of each preset's table must know (the full preset needs none).
-PRESET_CAVEATS = {
-    "small": ("A short run on a shared machine: pre-training and distillation saw well under one "
-              "epoch of a 30k-text subset of the corpus and the fine-tuning a fifth of QBQTC train, "
-              "so these numbers show where each step points after minutes of CPU, not what the "
-              "recipe reaches when run to convergence (`--preset full`)."),
-    "medium": ("One epoch of pre-training and one of distillation over a 60k-text subset of the "
-               "corpus (the full corpus has about 207k texts), and one epoch of fine-tuning on all "
-               "of QBQTC v1 train. Longer pre-training (`--preset full`) was not run."),
-    "smoke": "A check that every step runs; its numbers mean nothing.",
-}
-
-# ---------------------------------------------------------------- data
-def datasets_root() -> Path:
-    from benchmarks.datasets import datasets_root as root
-
-    return root()
-
-
-def _clean(text: str) -> str:
-    return text.replace("\ufeff", "").strip()
-
-
-def read_qbqtc(path: Path) -> tuple[list[str], list[str], list[float]]:
-    """QBQTC JSON lines: query, title and the label (key ``relevant`` in v1, ``label`` in final)."""
-    queries, titles, labels = [], [], []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                queries.append(_clean(str(row["query"])))
-                titles.append(_clean(str(row["title"])))
-                labels.append(float(row.get("relevant", row.get("label"))))
-    return queries, titles, labels
-
-
-def read_stsb_zh(path: Path) -> tuple[list[str], list[str], list[float]]:
-    """Chinese STS-B: ``s1<TAB>s2<TAB>score`` (0–5)."""
-    first, second, scores = [], [], []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) >= 3:
-                first.append(_clean(fields[0]))
-                second.append(_clean(fields[1]))
-                scores.append(float(fields[2]))
-    return first, second, scores
-
-
-def sentence_pair_texts(root: Path) -> list[str]:
-    """Both sentences of every LCQMC/BQ/ATEC/ATEC_CCKS pair found under ``root/zh_sentpairs``."""
-    folder = root / "zh_sentpairs"
-    texts: list[str] = []
-    for path in sorted(folder.glob("**/*")):
-        if path.suffix not in (".txt", ".csv") or not path.is_file():
-            continue
-        with open(path, encoding="utf-8-sig") as handle:
-            if path.parent.name == "BQ_corpus":
-                rows = [r for r in csv.reader(handle)][1:]
-                texts += [_clean(x) for r in rows if len(r) >= 3 for x in r[:2]]
-                continue
-            for line in handle:
-                fields = line.rstrip("\n").split("\t")
-                if len(fields) >= 3 and fields[-1].strip() in ("0", "1"):
-                    texts += [_clean(fields[-3]), _clean(fields[-2])]
-    return texts
-
-
-def build_corpus(root: Path, out: Path, limit: int | None, seed: int) -> dict:
-    """Write the adaptation corpus (one normalised text per line); never an evaluation text."""
-    from adrecall.textnorm import normalize_text
-
-    texts: list[str] = []
-    sources: dict[str, int] = {}
-    for rel in ("qbqtc/v1/train.json", "qbqtc/v1/dev.json", "qbqtc/final/dev.json"):
-        if (root / rel).is_file():
-            q, t, _ = read_qbqtc(root / rel)
-            texts += q + t
-            sources[rel] = len(q) + len(t)
-    pairs = sentence_pair_texts(root)
-    sources["zh_sentpairs (LCQMC, BQ, ATEC, ATEC_CCKS)"] = len(pairs)
-    texts += pairs
-    excluded = set()
-    q, t, _ = read_qbqtc(root / "qbqtc/v1/test_public.json")
-    s1, s2, _ = read_stsb_zh(root / "stsb_zh/STS-B.test.data")
-    excluded = {normalize_text(x) for x in q + t + s1 + s2}
-    unique = list(dict.fromkeys(n for n in (normalize_text(x) for x in texts) if n))
-    kept = [x for x in unique if x not in excluded]
-    if limit is not None and len(kept) > limit:
-        rng = np.random.default_rng(seed)
-        kept = [kept[i] for i in sorted(rng.choice(len(kept), size=limit, replace=False))]
-    out.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
-    return {"path": str(out), "texts": len(kept), "raw_texts": len(texts), "unique": len(unique),
-            "dropped_as_evaluation_texts": len(unique) - len([x for x in unique if x not in excluded]),
-            "sources": sources, "limit": limit,
-            "characters": sum(len(x) for x in kept)}
-
-
-def evaluation_data(
-    root: Path, train_pairs: int | None, seed: int, eval_limit: int | None = None
-) -> dict:
-    """QBQTC v1 train (maybe a seeded subset of queries)/dev/test_public and STS-B zh test
-    (``eval_limit``: only the first rows of dev and test, for smoke runs)."""
-    train = read_qbqtc(root / "qbqtc/v1/train.json")
-    if train_pairs is not None and len(train[0]) > train_pairs:
-        queries = list(dict.fromkeys(train[0]))
-        rng = np.random.default_rng(seed)
-        chosen, count = set(), 0
-        for i in rng.permutation(len(queries)):  # whole queries, so per-query structure stays
-            chosen.add(queries[i])
-            count += train[0].count(queries[i])
-            if count >= train_pairs:
-                break
-        keep = [i for i, q in enumerate(train[0]) if q in chosen]
-        train = tuple([part[i] for i in keep] for part in train)  # type: ignore[assignment]
-    def cut(split: tuple) -> tuple:
-        return split if eval_limit is None else tuple(list(part)[:eval_limit] for part in split)
-
-    return {
-        "qbqtc_train": train,
-        "qbqtc_dev": cut(read_qbqtc(root / "qbqtc/v1/dev.json")),
-        "qbqtc_test": cut(read_qbqtc(root / "qbqtc/v1/test_public.json")),
-        "stsb_zh_test": cut(read_stsb_zh(root / "stsb_zh/STS-B.test.data")),
-    }
 
 
 # ---------------------------------------------------------------- metrics
@@ -411,131 +289,6 @@ def _train_bertsim(model_dir: str, out: Path, data: dict, preset: dict, args: ar
 
 
 # ---------------------------------------------------------------- report
-ROWS = (
-    ("default", "the default model as is"),
-    ("extended", "extended vocabulary only"),
-    ("extended+pretrained", "extended + MLM pre-trained"),
-    ("extended+distilled", "extended + distilled from USE"),
-    ("extended+wobert", "extended + jieba words, WoBERT tokenisation (`--compare-wobert`)"),
-)
-
-
-def markdown(state: dict, args: argparse.Namespace, stamp: dict) -> str:
-    def get(key: str, *path: str) -> str:
-        node: Any = state.get(key, {}).get("result")
-        for p in path:
-            node = node.get(p) if isinstance(node, dict) else None
-        return f"{node:.3f}" if isinstance(node, float) else "—"
-
-    def secs(key: str) -> str:
-        return f"{state[key]['wall_seconds']:.0f}" if key in state else "—"
-
-    lines = [
-        "# Domain adaptation of the default bi-encoder to Chinese (issue 6)",
-        "",
-        f"Command: `{stamp['command']}`  ",
-        (f"Date: {stamp['date']}; git {stamp['git']}; preset `{args.preset}` "
-        f"({json.dumps(PRESETS[args.preset])}); precision {args.precision}; "
-        f"{args.threads} torch thread(s) on a shared 2-core Xeon (load averages per step in the JSON)."),
-        "",
-        ("QBQTC v1 test_public (1,743 pairs, Spearman of scores against 0/1/2 labels and mean "
-        "nDCG@10 per query) and Chinese STS-B test (1,361 pairs, Spearman). Bi-encoder = cosine "
-        "of the two texts' vectors; BertSim = the cross-encoder trained on QBQTC v1 train."),
-        "",
-        ("| start model | bi-encoder as is: QBQTC ρ | nDCG@10 | STS-B zh ρ | bi-encoder fine-tuned: "
-        "QBQTC ρ | nDCG@10 | STS-B zh ρ | BertSim: QBQTC ρ | nDCG@10 | STS-B zh ρ |"),
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for key, label in ROWS:
-        base = f"evaluate/{key}"
-        if key == "extended+wobert" and base + "/bi-encoder" not in state:
-            continue
-        lines.append(
-            f"| {label} | {get(base + '/bi-encoder', 'qbqtc', 'spearman')} | "
-            f"{get(base + '/bi-encoder', 'qbqtc', 'ndcg@10')} | "
-            f"{get(base + '/bi-encoder', 'stsb_zh', 'spearman')} | "
-            f"{get(base + '/bi-encoder-finetuned', 'qbqtc', 'spearman')} | "
-            f"{get(base + '/bi-encoder-finetuned', 'qbqtc', 'ndcg@10')} | "
-            f"{get(base + '/bi-encoder-finetuned', 'stsb_zh', 'spearman')} | "
-            f"{get(base + '/bertsim', 'qbqtc', 'spearman')} | {get(base + '/bertsim', 'qbqtc', 'ndcg@10')} | "
-            f"{get(base + '/bertsim', 'stsb_zh', 'spearman')} |"
-        )
-    for key, label in (("evaluate/use-teacher", "USE multilingual v3 teacher alone"),
-                       ("evaluate/bm25", "BM25 (jieba)")):
-        lines.append(f"| {label} | {get(key, 'qbqtc', 'spearman')} | {get(key, 'qbqtc', 'ndcg@10')} | "
-                     f"{get(key, 'stsb_zh', 'spearman')} | | | | | | |")
-    ft = state.get("evaluate/default/bertsim", {}).get("result", {}).get("training", {})
-    lines += [
-        "",
-        (f"Fine-tuning (the same for every start model): {ft.get('train_pairs', '—')} QBQTC v1 train "
-        f"pairs (whole queries, seeded), {PRESETS[args.preset]['epochs']} epoch(s), batch 32, max "
-        "length 64, best epoch on QBQTC v1 dev; bi-encoder with CoSENT (encoder_training), BertSim "
-        "with MSE (rerank, encoder lr 1e-5, head 1e-4). BertSim's STS-B column scores sentence pairs "
-        "with a model trained for query-title relevance (a transfer check only)."),
-    ]
-    caveat = PRESET_CAVEATS.get(args.preset)
-    if caveat:
-        lines += ["", f"**Preset `{args.preset}`.** {caveat}"]
-    lines += ["", "Wall time of every step (seconds; CPU seconds and load in the JSON):", "",
-              "| step | wall s |", "|---|---|"]
-    lines += [f"| {key} | {secs(key)} |" for key in state]
-    ext = state.get("extend", {}).get("result", {})
-    pre = state.get("pretrain", {}).get("result", {})
-    dis = state.get("distill", {}).get("result", {})
-    lines += [
-        "",
-        (f"Extension: vocabulary {ext.get('old_vocab_size')} → {ext.get('new_vocab_size')} "
-        f"({ext.get('added_chars')} characters, {ext.get('added_words')} words); [UNK] share of "
-        f"corpus tokens {ext.get('unk_rate_before')} → {ext.get('unk_rate_after')}.  "),
-    ]
-    if "extend-wobert" in state:
-        wob = state["extend-wobert"]["result"]
-        lines.append(
-            f"WoBERT extension: vocabulary {wob.get('old_vocab_size')} → {wob.get('new_vocab_size')} "
-            f"({wob.get('added_chars')} characters, {wob.get('added_words')} jieba words); "
-            f"WoBERT pre-tokenisation {'on' if wob.get('wobert') else 'off'}.  ")
-    lines += [
-        (f"Pre-training: {pre.get('steps')} steps, {pre.get('tokens_seen')} tokens, "
-        f"{pre.get('tokens_per_second')} tokens/s; held-out perplexity "
-        f"{pre.get('heldout_perplexity_before')} → {pre.get('heldout_perplexity_after')}.  "),
-        (f"Distillation: {dis.get('steps')} steps; held-out cosine to the teacher "
-        f"{dis.get('heldout_cosine_before')} → {dis.get('heldout_cosine_after')}; teacher "
-        f"{dis.get('teacher_seconds')} s."),
-        "",
-        f"![training curves]({Path(args.results).name}.png)",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def plot_curves(state: dict, stamp: dict, path: Path) -> None:
-    """PNG of the training curves: MLM loss (pre-training) and MSE to the teacher
-    (distillation) per step, with the held-out values before and after."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    panels = (("pretrain", "MLM loss", "heldout_loss_before", "heldout_loss_after"),
-              ("distill", "MSE to the USE teacher", "heldout_mse_before", "heldout_mse_after"))
-    for ax, (step, label, before, after) in zip(axes, panels):
-        result = state.get(step, {}).get("result", {})
-        curve = result.get("loss_curve") or []
-        if curve:
-            ax.plot([c[0] for c in curve], [c[1] for c in curve], label="training (window mean)")
-            last = curve[-1][0]
-            ax.scatter([0, last], [result.get(before), result.get(after)], color="C3", zorder=3,
-                       label=f"held-out: {result.get(before):.4g} → {result.get(after):.4g}")
-        ax.set_xlabel("optimiser step")
-        ax.set_ylabel(label)
-        ax.set_title(f"{step}: {result.get('steps', 0)} steps, {result.get('epochs', 0)} epoch(s)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.text(0.01, 0.01, f"{stamp['command']}\n{stamp['date']}  git {stamp['git']}",
-             fontsize=6, family="monospace", va="bottom")
-    fig.subplots_adjust(bottom=0.22, wspace=0.3)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _stamp(argv: Sequence[str]) -> dict:
@@ -578,9 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.with_suffix(".json").write_text(json.dumps(
         {"stamp": stamp, "preset": {args.preset: PRESETS[args.preset]}, "steps": state},
         indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    out.with_suffix(".md").write_text(markdown(state, args, stamp), encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(state, args, stamp, PRESETS[args.preset]), encoding="utf-8")
     plot_curves(state, stamp, out.with_suffix(".png"))
-    print(markdown(state, args, stamp))
+    print(markdown(state, args, stamp, PRESETS[args.preset]))
     return 0
 
 

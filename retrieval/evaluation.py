@@ -197,15 +197,17 @@ def search_run(
 ) -> RunResults:
     """Search every query to ``depth`` hits: ``{query_id: [(ad_id, score), ...]}``, best first.
 
-    ``score`` is what ranked the hit (the reranker's when the retriever has one); ``mode`` as
-    in :meth:`Retriever.search`.
+    ``score`` is the hit's place, ``depth − rank + 1``, so the metrics rank exactly as the
+    retriever did, also when a reranked head and a first-stage tail score on different scales
+    (``candidates`` < ``depth``); ``mode`` as in :meth:`Retriever.search`.
     """
     qids = list(queries)
     if not qids:
         return {}
     results = retriever.search([queries[q] for q in qids], k=depth, mode=mode,
                                batch_size=batch_size)
-    return {q: [(h.ad_id, h.score) for h in hits] for q, hits in zip(qids, results)}
+    return {q: [(h.ad_id, float(depth - h.rank + 1)) for h in hits]
+            for q, hits in zip(qids, results)}
 
 
 def evaluation_depth(ks: Iterable[int]) -> int:

@@ -192,7 +192,8 @@ class Retriever:
         """Top-``k`` ads per query: a list of hits for one string, a list of lists otherwise.
 
         ``mode``: ``dense``, ``lexical`` or ``hybrid`` (each list ``max(k, candidates)`` deep,
-        fused). With a reranker, the first stage's top ``max(k, candidates)`` are reranked.
+        fused). With a reranker, the first stage's top ``candidates`` are reranked; when ``k``
+        is larger, the hits after them follow in first-stage order, with first-stage scores.
         """
         k = check_count("k", k)
         check_hybrid(mode, self.hybrid_fusion, self.lexical_weight)
@@ -283,12 +284,12 @@ class Retriever:
         rerank_scores: list[float | None] = [None] * len(rows)
         final_scores = [float(s) for s in scores]
         order = np.arange(len(rows))
-        if self.reranker is not None and len(rows):
-            reranked = np.asarray(self.reranker.score(query, table["text"]), dtype=np.float64)
-            if reranked.shape != (len(rows),):
-                raise ValueError(
-                    f"the reranker returned shape {reranked.shape} for {len(rows)} texts"
-                )
+        head = min(len(rows), self.candidates)  # reranked; the rest keeps first-stage order
+        if self.reranker is not None and head:
+            reranked = np.asarray(self.reranker.score(query, table["text"][:head]),
+                                  dtype=np.float64)
+            if reranked.shape != (head,):
+                raise ValueError(f"the reranker returned shape {reranked.shape} for {head} texts")
             if not np.isfinite(reranked).all():
                 bad = reranked[~np.isfinite(reranked)][0]
                 raise ValueError(
@@ -296,12 +297,14 @@ class Retriever:
                     f"{query!r}; scores must be finite numbers (check the reranker's model)"
                 )
             if self.fusion == "weighted":
-                ranking = fuse(scores, reranked, float(self.fusion_weight or 0.0))
+                ranking = fuse(scores[:head], reranked, float(self.fusion_weight or 0.0))
             else:
                 ranking = reranked
-            order = np.lexsort((-scores, -ranking))  # ties broken by the first-stage score
-            final_scores = [float(s) for s in ranking]
-            rerank_scores = [float(s) for s in reranked]
+            # ties broken by the first-stage score
+            order = np.concatenate([np.lexsort((-scores[:head], -ranking)),
+                                    np.arange(head, len(rows))])
+            final_scores[:head] = [float(s) for s in ranking]
+            rerank_scores[:head] = [float(s) for s in reranked]
         hits = []
         for rank, j in enumerate(order[:k], start=1):
             candidate = candidates[j]

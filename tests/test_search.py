@@ -128,6 +128,20 @@ def test_reranker_reorders_the_candidates(flat: Retriever, encoder: Encoder) -> 
     assert [h.dense_score for h in ones] == sorted((h.dense_score for h in ones), reverse=True)
 
 
+def test_only_the_top_candidates_are_reranked_and_the_rest_keeps_dense_order(
+    flat: Retriever, encoder: Encoder
+) -> None:
+    reranker = KeywordReranker("cruise")
+    pipeline = Retriever(flat.index, flat.ads, flat.manifest, encoder, reranker=reranker,
+                         candidates=5)
+    dense = flat.search("holiday by the sea", k=12)
+    hits = pipeline.search("holiday by the sea", k=12)
+    assert reranker.calls == [5]
+    assert {h.ad_id for h in hits[:5]} == {h.ad_id for h in dense[:5]}  # reordered among them
+    assert [h.ad_id for h in hits[5:]] == [h.ad_id for h in dense[5:]]
+    assert all(h.rerank_score is None and h.score == h.dense_score for h in hits[5:])
+
+
 def test_bad_queries_and_k_are_refused(flat: Retriever) -> None:
     with pytest.raises(ValueError, match="k must be at least 1"):
         flat.search("shoes", k=0)

@@ -227,7 +227,8 @@ class Retriever:
         """Each query's dense and lexical hits (``None`` for a side ``mode`` leaves out), as
         ``(ads row, score)`` lists, best first, ``depth`` deep."""
         dense = self._dense_lists(texts, depth, batch_size) if mode != "lexical" else None
-        lexical = self.lexical.search(texts, depth) if self.lexical and mode != "dense" else None
+        lexical = (self.lexical.search(texts, depth)
+                   if self.lexical is not None and mode != "dense" else None)
         return dense, lexical
 
     def _dense_lists(self, texts: list[str], depth: int,

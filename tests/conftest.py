@@ -97,3 +97,11 @@ def torch_one_thread():  # type: ignore[no-untyped-def]
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """The domain_adapt tests' tiny random BERT (tests/tiny_bert.py), fresh per test."""
+    from tests.tiny_bert import make_tiny_model
+
+    return make_tiny_model(tmp_path / "tiny")

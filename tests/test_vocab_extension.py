@@ -30,14 +30,9 @@ from domain_adapt.vocab_extension import (
     extend_model,
     extend_vocabulary,
 )
-from tests.tiny_bert import CORPUS, VOCAB, embeddings, make_tiny_model
+from tests.tiny_bert import CORPUS, VOCAB, embeddings
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # tiny matrices: see conftest
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny")
 
 
 # ---------------------------------------------------------------- vocabulary extension

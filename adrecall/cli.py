@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "encoder_training.commands",
     "domain_adapt.commands",
     "adrecall.info_command",
+    "service.commands",
 )
 
 

@@ -71,6 +71,18 @@ def add_model(parser: argparse.ArgumentParser, default: str | None = "default",
     )
 
 
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--threads``: what runs the model (:mod:`adrecall.backends`)."""
+    from adrecall.backends import BACKENDS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="inference back-end: auto (default: the fastest installed one that "
+                        "agrees with fp32 on probe texts), torch (fp32), torch-bf16, openvino, "
+                        "onnx")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads the back-end uses (default: its own choice)")
+
+
 def add_out(parser: argparse.ArgumentParser, what: str) -> None:
     """The required ``--out`` folder."""
     parser.add_argument("--out", required=True, help=what)

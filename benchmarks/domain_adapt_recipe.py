@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from adrecall.backends import torch_backend
 from adrecall.settings_checks import PRECISIONS
 from benchmarks.domain_adapt_data import build_corpus, datasets_root, evaluation_data
 from benchmarks.domain_adapt_report import markdown, plot_curves
@@ -281,7 +282,7 @@ def _train_bertsim(model_dir: str, out: Path, data: dict, preset: dict, args: ar
         precision=args.precision, seed=args.seed, progress=not args.quiet, overwrite=True,
         checkpoint_every=200,
     ))
-    model = BertSim.load(out, precision=args.precision)
+    model = BertSim.load(out, backend=torch_backend(args.precision))
     scores = evaluate_pair_scorer(lambda a, b: model.predict_pairs(a, b), data)
     scores["training"] = {"train_pairs": len(train), "seconds": round(result.seconds, 1),
                           "best_epoch": result.best_epoch, "best_dev": result.best_metrics}

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adrecall.backends import torch_backend
 from benchmarks.rerank_real import RESULTS_DIR, read_qbqtc_split
 
 RERANKERS = {
@@ -114,7 +115,7 @@ def pair_metrics(model_dir: Path, encoder_dir: Path, root: Path) -> dict:
     from rerank.scoring import score_pairs
     from retrieval.encoder import Encoder
 
-    model = BertSim.load(model_dir, precision="bf16")
+    model = BertSim.load(model_dir, backend="torch-bf16")
     encoder = Encoder(encoder_dir)
     out = {}
     for name, path, key in (("v1 test_public", root / "qbqtc/v1/test_public.json", "relevant"),
@@ -151,7 +152,7 @@ def rerank_cost(model_dir: Path, files: dict[str, Path], repeats: int = 15) -> d
         queries = list(dict.fromkeys(row["query"] for row in csv.DictReader(handle)))[:repeats]
     cost: dict[str, float] = {}
     for precision in ("bf16", "fp32"):
-        model = BertSim.load(model_dir, precision=precision)
+        model = BertSim.load(model_dir, backend=torch_backend(precision))
         model.score(queries[0], titles[:100])  # warm-up
         for depth in (20, 100):
             times = []

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adrecall.backends import torch_backend
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TASKS = ("qbqtc", "stsb")
 
@@ -186,7 +188,7 @@ def run_task(task: str, data: dict, args: argparse.Namespace) -> dict:
         train_reranker(train_pairs, out_dir, model=args.model, dev=dev_pairs, config=config,
                        pair_format=fmt)
 
-    model = BertSim.load(out_dir, precision=args.precision)
+    model = BertSim.load(out_dir, backend=torch_backend(args.precision))
     score_pairs(model, test_pairs.queries[:32], test_pairs.texts[:32], checked=True)  # warm-up
     start = time.perf_counter()
     scores = score_pairs(model, test_pairs.queries, test_pairs.texts, checked=True)

@@ -60,7 +60,7 @@ def run_one(task: str, data: dict, lr: float, pooling: str, args: argparse.Names
                        pair_format=fmt)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     training = manifest["training"]
-    model = BertSim.load(out_dir, precision="bf16")
+    model = BertSim.load(out_dir, backend="torch-bf16")
     start = time.perf_counter()
     scores = score_pairs(model, pairs["test"].queries, pairs["test"].texts, checked=True)
     score_seconds = time.perf_counter() - start

@@ -76,6 +76,8 @@ class BuildSummary:
     resumed_ads: int
     lexical: str | None = None
     """The lexical index's tokenizer language; ``None`` without one."""
+    backend: str = "torch"
+    """What ran the model, and for ``auto`` why (:meth:`BackendChoice.describe`)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -99,6 +101,8 @@ def build_index(
     whiten_sample: int = 100_000,
     lexical: bool = False,
     lexical_language: str = "auto",
+    backend: str = "auto",
+    threads: int | None = None,
 ) -> BuildSummary:
     """Embed every ad of the table ``ads`` and write a searchable index directory at ``out``.
 
@@ -112,6 +116,8 @@ def build_index(
     default all) and stores it in the index, which then applies it to every query.
     ``lexical`` also writes a BM25 index of the ads' texts (:mod:`retrieval.lexical_index`,
     tokenizer ``lexical_language``: auto, en, zh or mixed) for lexical and hybrid search.
+    ``backend`` and ``threads`` choose what runs the model (:mod:`adrecall.backends`); the
+    manifest records the choice.
     """
     started = time.perf_counter()
     if batch_size < 1:
@@ -131,7 +137,8 @@ def build_index(
     spec = index_spec(index_type, count)
     clean_up_leftovers(out)
     clean_up_checkpoint_leftovers(out)
-    encoder = model if isinstance(model, Encoder) else Encoder(model, normalize_text=normalize_text)
+    encoder = model if isinstance(model, Encoder) else Encoder(
+        model, normalize_text=normalize_text, backend=backend, threads=threads)
     if encoder.normalize_text != normalize_text:
         raise ValueError("the encoder's normalize_text differs from the build's normalize_text")
     source_sha = file_sha256(source.path)
@@ -190,6 +197,7 @@ def build_index(
                 build_seconds=round(seconds, 3),
                 sources={str(source.path.resolve()): source_sha},
                 lexical=lexical_index.recorded if lexical_index is not None else None,
+                backend=encoder.backend_choice.to_dict(),
             ),
         )
     remove_checkpoint(out, aside[0] if aside else None)
@@ -205,6 +213,7 @@ def build_index(
         truncated=sum(s.truncated for s in shards),
         resumed_ads=resumed,
         lexical=lexical_index.language if lexical_index is not None else None,
+        backend=encoder.backend_choice.describe(),
     )
 
 

@@ -12,7 +12,13 @@ from retrieval.lexical_index import LANGUAGES
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``build`` subcommand."""
-    from adrecall.cli_options import add_model, add_no_normalize, add_out, add_output_switches
+    from adrecall.cli_options import (
+        add_backend,
+        add_model,
+        add_no_normalize,
+        add_out,
+        add_output_switches,
+    )
 
     parser = subparsers.add_parser(
         "build",
@@ -22,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ads", required=True, help="ad table: .csv, .tsv, .jsonl or .parquet")
     add_out(parser, "index directory to write: new, empty or an index, which is replaced atomically")
     add_model(parser, what="bi-encoder")
+    add_backend(parser)
     parser.add_argument("--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index type (default flat: exact)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per model forward pass (default 128)")
     parser.add_argument("--chunk-rows", type=int, default=4096, help="ads read and checkpointed per chunk (default 4096)")
@@ -48,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary.index_type} index"
         + (f" + lexical ({summary.lexical} tokens)" if summary.lexical else "")
         + f", {summary.seconds:.1f} s, {summary.ads_per_second:.0f} ads/s, "
-        f"{summary.bytes_on_disk / 1e6:.1f} MB on disk"
+        f"{summary.bytes_on_disk / 1e6:.1f} MB on disk, backend {summary.backend}"
         + (f", {summary.resumed_ads} ads taken from the checkpoint" if summary.resumed_ads else "")
         + (f"; {summary.truncated} texts truncated to the model's maximum length" if summary.truncated else "")
     ))

@@ -27,7 +27,7 @@ def restore_checkpoint(checkpoint: Path, model: BertSim, optimizer: torch.optim.
     """Load weights, optimizer state and RNG state; return the trainer state."""
     from rerank.model import BertSim as _BertSim
 
-    saved = _BertSim.load(checkpoint / "model")
+    saved = _BertSim.load(checkpoint / "model", backend="torch")
     model.encoder.load_state_dict(saved.encoder.state_dict())
     model.head.load_state_dict(saved.head.state_dict())
     return resume_checkpoint.restore_training_state(checkpoint, optimizer)

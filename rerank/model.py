@@ -17,6 +17,10 @@ On disk (one folder): ``config.json`` + ``model.safetensors`` (encoder), tokeniz
 ``head.safetensors`` and ``manifest.json`` (an adrecall ``bertsim``: settings and the SHA-256 of
 every file, written last). Loading refuses a folder whose files fail their checksums, and reads
 safetensors and JSON only: nothing is ever unpickled.
+
+Inference after :meth:`BertSim.load` runs the encoder on the chosen back-end
+(:mod:`adrecall.backends`; ``auto``: the fastest that agrees with fp32 on probe pairs); the
+pooling and the small head stay in PyTorch fp32. Training always runs in PyTorch.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from adrecall.backend_choice import PROBE_TEXTS, BackendChoice, choose_backend
 from adrecall.folders import BERTSIM, mark_unfinished, read_manifest, verify_folder, write_manifest
 from adrecall.model_loading import (
     encoder_dir,
@@ -38,6 +43,7 @@ from adrecall.model_loading import (
     pooler_kwargs,
     quiet_transformers,
 )
+from adrecall.model_runner import ModelRunner
 from adrecall.models import model_label, resolve_model_dir
 from adrecall.resume_checkpoint import CHECKPOINT_NAMES
 from adrecall.settings_checks import check_precision
@@ -57,6 +63,9 @@ MANIFEST_FORMAT = "adrecall-bertsim"
 MANIFEST_VERSION = 2
 """2: the manifest records ``kind`` and every file's checksum (1 had neither)."""
 _HEAD_FILE = "head.safetensors"
+MAX_PROBE_SCORE_GAP = 0.05
+"""``auto`` keeps a back-end whose probe-pair scores are all within this of fp32's (on the
+0–2 scale; bf16 differs by about 0.005)."""
 
 
 class BertSimHead(nn.Module):
@@ -93,8 +102,9 @@ class BertSim(nn.Module):
     """Cross-encoder for (query, ad) relevance; ``score``/``rank`` are the user-facing calls.
 
     Build a fresh one with :meth:`from_encoder` (training does this), load a trained one with
-    :meth:`load`. ``precision`` (``"fp32"`` or ``"bf16"`` autocast) and ``batch_size`` only
-    affect inference speed and may be changed on a loaded model.
+    :meth:`load`. ``precision`` (``"fp32"`` or ``"bf16"`` autocast) is what training runs
+    in, and scoring too until :meth:`use_backend` (which :meth:`load` calls) picks a back-end;
+    ``batch_size`` only affects inference speed and may be changed on a loaded model.
     """
 
     def __init__(
@@ -125,6 +135,49 @@ class BertSim(nn.Module):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)
+        self._runner: ModelRunner | None = None
+        self.backend_choice: BackendChoice | None = None
+
+    def use_backend(self, backend: str = "auto", *, threads: int | None = None) -> BackendChoice:
+        """Score with ``backend`` from now on (``auto``: the fastest that agrees with fp32 on
+        probe pairs); returns what was chosen and why."""
+        self.eval()
+        self._runner, self.backend_choice = choose_backend(
+            backend, lambda name: self._make_runner(name, threads), self._agrees_with_fp32)
+        return self.backend_choice
+
+    def _make_runner(self, backend: str, threads: int | None) -> ModelRunner:
+        names = ["input_ids", "attention_mask"] + (
+            ["token_type_ids"] if uses_token_types(self.encoder) else [])
+        outputs = ["last_hidden_state"] + (["pooler_output"] if self.pooling == "pooler" else [])
+        weights = self.manifest.get("files", {}).get("model.safetensors") or _weights_digest(self)
+        return ModelRunner(self.encoder, backend, weights_sha256=weights, input_names=names,
+                           output_names=outputs, threads=threads)
+
+    def _agrees_with_fp32(self, runner: ModelRunner) -> tuple[bool, str]:
+        queries = [PROBE_TEXTS[i] for i in range(len(PROBE_TEXTS)) for _ in range(2)]
+        texts = [PROBE_TEXTS[(i + j) % len(PROBE_TEXTS)] for i in range(len(PROBE_TEXTS))
+                 for j in (0, 3)]
+        batch = self.collate(self.encode_pairs(queries, texts), range(len(texts)))
+        gap = float((self.infer(batch, runner) - self.infer(batch, self._make_runner("torch", None)))
+                    .abs().max())
+        return gap <= MAX_PROBE_SCORE_GAP, (
+            f"max score gap {gap:.4f} to fp32 on {len(texts)} probe pairs")
+
+    def infer(self, batch: dict[str, torch.Tensor],
+              runner: ModelRunner | None = None) -> torch.Tensor:
+        """Scores (float32, ``[batch]``) of a padded batch for inference: the encoder on
+        ``runner`` (default: the chosen back-end), else :meth:`forward` under ``precision``."""
+        from adrecall.precision import autocast
+
+        runner = runner or self._runner
+        with torch.inference_mode():
+            if runner is None:
+                with autocast(self.precision):
+                    return self(**batch).float()
+            out = runner(batch)
+            return self.head(self._pool(out["last_hidden_state"], out.get("pooler_output"),
+                                        batch["attention_mask"])).float()
 
     @property
     def fusion_weight(self) -> float | None:
@@ -188,9 +241,11 @@ class BertSim(nn.Module):
         )
 
     @classmethod
-    def load(cls, path: str | Path, *, precision: str = "fp32", batch_size: int = 64) -> BertSim:
+    def load(cls, path: str | Path, *, backend: str = "auto", batch_size: int = 64,
+             threads: int | None = None) -> BertSim:
         """Load a saved BertSim folder (safetensors and JSON only; nothing is unpickled), after
-        checking every file against the checksums in its manifest."""
+        checking every file against the checksums in its manifest, to score on ``backend``
+        (:meth:`use_backend`)."""
         from transformers import AutoConfig, AutoModel
 
         path = Path(path)
@@ -225,11 +280,10 @@ class BertSim(nn.Module):
             max_length=int(manifest["max_length"]),
             normalize=bool(manifest["normalize"]),
             manifest=manifest,
-            precision=precision,
             batch_size=batch_size,
         )
         model.head.load_state_dict(load_file(str(path / _HEAD_FILE)))
-        model.eval()
+        model.use_backend(backend, threads=threads)
         return model
 
     def save(self, path: str | Path, extra_manifest: dict | None = None) -> Path:
@@ -292,14 +346,19 @@ class BertSim(nn.Module):
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         out = self.encoder(**kwargs)
+        pooler = out.pooler_output if self.pooling == "pooler" else None
+        return self.head(self._pool(out.last_hidden_state, pooler, attention_mask)).float()
+
+    def _pool(self, hidden: torch.Tensor, pooler: torch.Tensor | None,
+              attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled vector the head reads (see the module's note on pooling)."""
         if self.pooling == "pooler":
-            pooled = out.pooler_output
-        elif self.pooling == "mean":
-            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
-            pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        else:
-            pooled = out.last_hidden_state[:, 0]
-        return self.head(pooled).float()
+            assert pooler is not None, "pooling 'pooler' needs the pooler output"
+            return pooler
+        if self.pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return hidden[:, 0]
 
     def prepare_text(self, text: str) -> str:
         """The text as the model reads it (normalised, unless that would leave it empty)."""
@@ -358,3 +417,15 @@ class BertSim(nn.Module):
         from rerank.scoring import score_pairs
 
         return score_pairs(self, queries, texts)
+
+
+def _weights_digest(model: BertSim) -> str:
+    """SHA-256 of the encoder's weights in memory (a model not loaded from a folder), naming
+    its export in the cache."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()

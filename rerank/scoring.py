@@ -42,8 +42,6 @@ def score_pairs(
 
     Leaves the model in eval mode, so that concurrent calls never disturb each other.
     """
-    from adrecall.precision import autocast
-
     if not checked:
         queries = check_texts(queries, what="query")
         texts = check_texts(texts, what="text")
@@ -54,15 +52,14 @@ def score_pairs(
     # Eval mode is left on: switching back to training mode afterwards would turn dropout on
     # under another thread still scoring (a training loop calls model.train() itself).
     model.eval()
-    with torch.inference_mode(), autocast(model.precision):
+    with torch.inference_mode():
         for start in range(0, len(texts), _CHUNK_PAIRS):
             stop = min(start + _CHUNK_PAIRS, len(texts))
             pairs = model.encode_pairs(queries[start:stop], texts[start:stop])
             order = np.argsort(-pairs.lengths(), kind="stable")
             for b in range(0, len(order), batch_size):
                 rows = order[b : b + batch_size]
-                out = model(**model.collate(pairs, rows))
-                scores[start + rows] = out.float().cpu().numpy()
+                scores[start + rows] = model.infer(model.collate(pairs, rows)).numpy()
     return scores
 
 

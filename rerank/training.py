@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from adrecall.adaptation_history import added_vocab_start
+from adrecall.backends import torch_backend
 from adrecall.folders import BERTSIM
 from adrecall.lr_schedule import lr_multiplier, set_lr, warmup_steps
 from adrecall.models import model_label, resolve_model_dir
@@ -330,7 +331,7 @@ def train_reranker(
     wall = elapsed()
     fusion = None
     if first_stage is not None and dev_pairs is not None:
-        best = BertSim.load(out_dir, precision=config.precision)
+        best = BertSim.load(out_dir, backend=torch_backend(config.precision))
         fusion = fusion_on_dev(
             score_pairs(best, dev_pairs.queries, dev_pairs.texts,
                         batch_size=config.eval_batch_size, checked=True),

@@ -38,7 +38,7 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     """The model and reranking options that ``search`` and ``eval`` share."""
-    from adrecall.cli_options import add_model
+    from adrecall.cli_options import add_backend, add_model
     from adrecall.score_fusion import FUSIONS
     from retrieval.hybrid import HYBRID_FUSIONS, MODES
 
@@ -52,6 +52,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="the lexical list's weight in --mode hybrid, 0..1 (default 0.5; "
                         "choose it on dev queries with eval --tune-lexical-weight)")
     add_model(parser, default=None, what="bi-encoder")
+    add_backend(parser)
     parser.add_argument("--reranker", default=None, help="BertSim directory to rerank the candidates")
     parser.add_argument("--candidates", type=int, default=100, help="candidates reranked per query (default 100)")
     parser.add_argument("--fusion", choices=FUSIONS, default="rerank",
@@ -67,12 +68,18 @@ def _load_retriever(args: argparse.Namespace) -> Retriever:
     if args.reranker:
         from rerank import BertSim  # the command line may join the packages; the API does not
 
-        reranker = BertSim.load(args.reranker)
+        reranker = BertSim.load(args.reranker, backend=args.backend, threads=args.threads)
     fusion_settings(args.fusion, args.fusion_weight, reranker)  # before the index and model load
     check_hybrid(args.mode, args.hybrid_fusion, args.lexical_weight)
-    return Retriever.load(args.index, model=args.model, reranker=reranker, candidates=args.candidates,
-                          fusion=args.fusion, fusion_weight=args.fusion_weight,
-                          hybrid_fusion=args.hybrid_fusion, lexical_weight=args.lexical_weight)
+    retriever = Retriever.load(
+        args.index, model=args.model, reranker=reranker, candidates=args.candidates,
+        fusion=args.fusion, fusion_weight=args.fusion_weight, hybrid_fusion=args.hybrid_fusion,
+        lexical_weight=args.lexical_weight, backend=args.backend, threads=args.threads)
+    chosen = [f"encoder {retriever.encoder.backend_choice.describe()}"]
+    if reranker is not None and reranker.backend_choice is not None:
+        chosen.append(f"reranker {reranker.backend_choice.describe()}")
+    print(f"adrecall {args.command}: backend: {'; '.join(chosen)}", file=sys.stderr)
+    return retriever
 
 
 def _run(args: argparse.Namespace) -> int:

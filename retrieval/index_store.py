@@ -91,6 +91,9 @@ class Manifest:
     """The adrecall that wrote the index (set by :func:`write_manifest`; older manifests lack it)."""
     lexical: dict[str, Any] | None = None
     """The lexical index's settings (:meth:`LexicalIndex.settings`); ``None``: dense only."""
+    backend: dict[str, Any] | None = None
+    """What ran the model during the build (:meth:`BackendChoice.to_dict`); searching with
+    another back-end is allowed, as the load check compares vectors, not names."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -122,7 +125,7 @@ class Manifest:
 
 _OPTIONAL = {
     "search_params", "whitening", "wobert", "sources", "files", "format_version", "kind",
-    "adrecall_version", "lexical",
+    "adrecall_version", "lexical", "backend",
 }
 
 

@@ -138,6 +138,8 @@ class Retriever:
         fusion_weight: float | None = None,
         hybrid_fusion: str = "rrf",
         lexical_weight: float = 0.5,
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> Retriever:
         """Open an index directory; the model defaults to the one recorded in its manifest.
 
@@ -147,7 +149,9 @@ class Retriever:
         :func:`adrecall.score_fusion.fuse` of dense and rerank scores, with ``fusion_weight`` or
         the weight the reranker stores (``BertSim.fusion_weight``, chosen on dev).
         ``hybrid_fusion`` (``rrf`` or ``weighted``) and ``lexical_weight`` set how ``hybrid``
-        search fuses the dense and lexical lists (:mod:`retrieval.hybrid`).
+        search fuses the dense and lexical lists (:mod:`retrieval.hybrid`). ``backend`` and
+        ``threads`` choose what runs the encoder (:mod:`adrecall.backends`); any back-end whose
+        vectors agree with the index's (the load check) may search it.
         """
         parts = read_index_dir(path, verify=verify)
         if search_params:
@@ -156,7 +160,9 @@ class Retriever:
         if isinstance(model, Encoder):
             encoder = model
         else:
-            encoder = Encoder(_model_for(manifest, model, path), normalize_text=manifest.normalize_text)
+            encoder = Encoder(_model_for(manifest, model, path),
+                              normalize_text=manifest.normalize_text, backend=backend,
+                              threads=threads)
         retriever = cls(
             parts.index,
             parts.ads,

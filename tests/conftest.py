@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from retrieval.encoder import Encoder
+
+# exported models (adrecall.onnx_export) go to a cache of this run, not the user's home
+os.environ.setdefault("ADRECALL_CACHE_DIR", tempfile.mkdtemp(prefix="adrecall-test-cache-"))
 
 ADS = [
     ("a01", "Cheap flights to Tokyo, book today and save 30%"),

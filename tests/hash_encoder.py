@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adrecall.backend_choice import BackendChoice
 from retrieval.encoder import Encoder, EncodeResult
 
 
@@ -18,6 +19,7 @@ class HashEncoder(Encoder):
     max_length = 64
     weights_sha256 = "0" * 64
     wobert = False
+    backend_choice = BackendChoice("hash", "hash")
 
     def __init__(self, normalize_text: bool = True) -> None:  # no model, on purpose
         self.normalize_text = normalize_text

@@ -1,5 +1,8 @@
 """The ASGI app: the service's endpoints over one :class:`service.engine.Engine`.
 
+Responses are built as JSON directly (the schemas in :mod:`service.schemas` document them):
+validating a search's hits a second time would cost more than the HTTP round trip.
+
 ``POST /encode``, ``/search``, ``/rerank`` and the OpenAI-shaped ``/v1/embeddings``
 (:mod:`service.openai_api`); ``GET /health``; ``GET /metrics`` (Prometheus text); the OpenAPI
 spec at ``/openapi.json`` and its docs at ``/docs``. Build it with :func:`create_app`.
@@ -8,10 +11,12 @@ spec at ``/openapi.json`` and its docs at ``/docs``. Build it with :func:`create
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import adrecall
 from service.auth import ApiKeyMiddleware
@@ -19,14 +24,12 @@ from service.body_limit import BodyLimitMiddleware
 from service.engine import Engine
 from service.errors import install_error_handlers
 from service.limits import Limits
+from service.metrics import Metrics
 from service.openai_api import router as openai_router
 from service.schemas import (
     EncodeRequest,
     EncodeResponse,
     HealthResponse,
-    HitBody,
-    QueryHits,
-    RerankHitBody,
     RerankRequest,
     RerankResponse,
     SearchRequest,
@@ -58,7 +61,7 @@ def create_app(engine: Engine, *, limits: Limits | None = None,
     install_error_handlers(app)
     _add_routes(app, engine, limits)
     app.include_router(openai_router)
-    app.middleware("http")(_metrics_middleware(engine))
+    app.add_middleware(_MetricsMiddleware, metrics=engine.metrics)
     if api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=api_key)
         _document_api_key(app)
@@ -68,33 +71,31 @@ def create_app(engine: Engine, *, limits: Limits | None = None,
 
 def _add_routes(app: FastAPI, engine: Engine, limits: Limits) -> None:
     @app.post("/encode", response_model=EncodeResponse, summary="Embed texts (Encoder.encode)")
-    async def encode(body: EncodeRequest) -> EncodeResponse:
+    async def encode(body: EncodeRequest) -> JSONResponse:
         limits.check_texts(body.texts, "texts")
         vectors = await engine.encode(body.texts, normalize=body.normalize)
-        return EncodeResponse(model=engine.encoder.label, dimension=engine.encoder.dimension,
-                              embeddings=encode_vectors(vectors, body.encoding_format))
+        return JSONResponse({"model": engine.encoder.label, "dimension": engine.encoder.dimension,
+                             "embeddings": encode_vectors(vectors, body.encoding_format)})
 
     @app.post("/search", response_model=SearchResponse,
               summary="Top-k ads per query (Retriever.search)")
-    async def search(body: SearchRequest) -> SearchResponse:
+    async def search(body: SearchRequest) -> JSONResponse:
         queries = [body.queries] if isinstance(body.queries, str) else body.queries
         limits.check_texts(queries, "queries")
         limits.check_k(body.k)
         results = await engine.search(queries, body.k, body.mode or engine.default_mode)
-        return SearchResponse(results=[
-            QueryHits(query=q, hits=[HitBody(**h.to_dict()) for h in hits])
-            for q, hits in zip(queries, results)])
+        return JSONResponse({"results": [{"query": q, "hits": [h.to_dict() for h in hits]}
+                                         for q, hits in zip(queries, results)]})
 
     @app.post("/rerank", response_model=RerankResponse,
               summary="Score texts against a query with BertSim, best first (BertSim.rank)")
-    async def rerank(body: RerankRequest) -> RerankResponse:
+    async def rerank(body: RerankRequest) -> JSONResponse:
         limits.check_texts([body.query], "query")
         limits.check_texts(body.texts, "texts")
         scores = await engine.rerank(body.query, body.texts)
         order = sorted(range(len(scores)), key=lambda i: -scores[i])[:body.top_k]
-        return RerankResponse(model=engine.reranker_name or "", hits=[
-            RerankHitBody(corpus_id=i, score=float(scores[i]), text=body.texts[i])
-            for i in order])
+        return JSONResponse({"model": engine.reranker_name or "", "hits": [
+            {"corpus_id": i, "score": float(scores[i]), "text": body.texts[i]} for i in order]})
 
     @app.get("/health", response_model=HealthResponse, summary="Liveness and what is loaded")
     async def health() -> HealthResponse:
@@ -108,25 +109,33 @@ def _add_routes(app: FastAPI, engine: Engine, limits: Limits) -> None:
         return Response(engine.metrics.render(), media_type=engine.metrics.content_type)
 
 
-def _metrics_middleware(
-    engine: Engine,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Counts and times every request under its route template (unknown paths as 'other')."""
+class _MetricsMiddleware:
+    """Counts and times every request under its route template (unknown paths as 'other');
+    plain ASGI, so it adds no task or copy per request."""
 
-    async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                     ) -> Response:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        status = 500  # unless a response comes back: the error handler answers and logs
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            endpoint = getattr(request.scope.get("route"), "path", "other")
-            engine.metrics.observe_request(endpoint, request.method, status,
-                                           time.perf_counter() - started)
+        self.metrics.request_started()
+        status = 500  # unless a response starts: the error handler answers and logs
 
-    return record
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:  # the router has put the matched route into the scope
+            endpoint = getattr(scope.get("route"), "path", "other")
+            self.metrics.observe_request(endpoint, scope["method"], status,
+                                         time.perf_counter() - started)
 
 
 def _document_api_key(app: FastAPI) -> None:

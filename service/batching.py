@@ -4,8 +4,9 @@ Each request submits a list of items (texts, queries, pairs) under a key (reques
 share a call have the same key: ``(k, mode)`` for search). A worker takes the oldest waiting
 request and every other waiting request of its key, up to ``max_batch_size`` items, runs them
 in one call on the model thread, and hands each request its slice of the results. The oldest
-request waits at most ``max_wait_ms`` for company; a request that queued while the model was
-busy has already waited and goes with the next call at once. A request larger than
+request waits at most ``max_wait_ms`` for company, and only while the server is handling
+other requests that could join it (a lone client pays no wait); a request that queued while
+the model was busy has already waited and goes with the next call at once. A request larger than
 ``max_batch_size`` runs alone. With batching off, every request is its own call (still one
 call at a time on the model thread, as with batching on), which is the benchmark's baseline.
 
@@ -113,7 +114,8 @@ class MicroBatcher(Generic[T, R]):
                 await self._wake.wait()
             first = self._pending[0]
             deadline = first.arrived + self.settings.max_wait_ms / 1000
-            while self._items_for(first.key) < self.settings.max_batch_size:
+            while (self._items_for(first.key) < self.settings.max_batch_size
+                   and self._metrics.active > len(self._pending)):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

@@ -41,6 +41,11 @@ class Metrics:
         self.model_seconds = Histogram("adrecall_model_call_duration_seconds",
                                        "duration of one model call", ["model"],
                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.in_flight = Gauge("adrecall_requests_in_flight", "HTTP requests being handled",
+                               registry=self.registry)
+        self.active = 0
+        """Requests being handled now (the gauge's value, readable without a lock: one event
+        loop changes it)."""
         self.queue_depth = Gauge("adrecall_queue_depth", "requests waiting for a model call",
                                  ["model"], registry=self.registry)
 
@@ -50,8 +55,16 @@ class Metrics:
         self.batch_requests.labels(model).observe(requests)
         self.model_seconds.labels(model).observe(seconds)
 
+    def request_started(self) -> None:
+        """One more request in flight."""
+        self.active += 1
+        self.in_flight.set(self.active)
+
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        """Record one HTTP request (``endpoint`` is the route template, never the raw path)."""
+        """Record one finished HTTP request (``endpoint`` is the route template, never the raw
+        path)."""
+        self.active -= 1
+        self.in_flight.set(self.active)
         self.requests.labels(endpoint, method, str(status)).inc()
         self.latency.labels(endpoint).observe(seconds)
 

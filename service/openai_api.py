@@ -7,11 +7,12 @@ for the embedded MiniLM); token-id input and other ``dimensions`` are refused wi
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from service.engine import Engine
 from service.errors import Rejected
 from service.limits import Limits
-from service.schemas import EmbeddingBody, EmbeddingsRequest, EmbeddingsResponse, Usage
+from service.schemas import EmbeddingsRequest, EmbeddingsResponse
 from service.vectors import encode_vectors
 
 router = APIRouter()
@@ -19,7 +20,7 @@ router = APIRouter()
 
 @router.post("/v1/embeddings", response_model=EmbeddingsResponse,
              summary="OpenAI-compatible embeddings")
-async def embeddings(body: EmbeddingsRequest, request: Request) -> EmbeddingsResponse:
+async def embeddings(body: EmbeddingsRequest, request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     limits: Limits = request.app.state.limits
     texts = _texts(body.input)
@@ -33,10 +34,11 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> EmbeddingsRes
     limits.check_texts(texts, "input")
     vectors = await engine.encode(texts)
     tokens = engine.tokens(texts)
-    return EmbeddingsResponse(
-        data=[EmbeddingBody(index=i, embedding=e)
-              for i, e in enumerate(encode_vectors(vectors, body.encoding_format))],
-        model=engine.encoder.label, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+    return JSONResponse({  # the shape of EmbeddingsResponse, built without validating it again
+        "object": "list", "model": engine.encoder.label,
+        "data": [{"object": "embedding", "index": i, "embedding": e}
+                 for i, e in enumerate(encode_vectors(vectors, body.encoding_format))],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
 
 def _texts(value: str | list[str] | list[int] | list[list[int]]) -> list[str]:

@@ -36,8 +36,10 @@ class Recorder:
 def _run(settings: BatchSettings, requests: list[tuple[Hashable, list[int]]],
          model: Recorder, max_queue: int = 1024) -> list[object]:
     async def main() -> list[object]:
+        metrics = Metrics()
+        metrics.active = len(requests)  # as if each came over HTTP: the oldest waits for them
         with ThreadPoolExecutor(1) as executor:
-            batcher = MicroBatcher("test", model, executor, settings, Metrics(),
+            batcher = MicroBatcher("test", model, executor, settings, metrics,
                                    max_queue=max_queue)
             results = await asyncio.gather(*(batcher.submit(items, key=key)
                                              for key, items in requests),
@@ -99,3 +101,18 @@ def test_a_full_queue_gets_429() -> None:
 def test_settings_are_checked(size: int, wait: float) -> None:
     with pytest.raises(ValueError, match="max_"):
         BatchSettings(max_batch_size=size, max_wait_ms=wait)
+
+
+def test_a_lone_client_pays_no_wait() -> None:
+    async def main() -> float:
+        with ThreadPoolExecutor(1) as executor:
+            metrics = Metrics()
+            metrics.active = 1  # this request is all the server is handling
+            batcher = MicroBatcher("test", Recorder(delay=0), executor,
+                                   BatchSettings(max_wait_ms=2000), metrics)
+            started = time.perf_counter()
+            assert await batcher.submit([1]) == [2]
+            await batcher.close()
+            return time.perf_counter() - started
+
+    assert asyncio.run(main()) < 0.5

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,8 +14,11 @@ import pytest
 
 from retrieval.encoder import Encoder
 
-# exported models (adrecall.onnx_export) go to a cache of this run, not the user's home
-os.environ.setdefault("ADRECALL_CACHE_DIR", tempfile.mkdtemp(prefix="adrecall-test-cache-"))
+# exported models (adrecall.onnx_export) go to a cache of this run, removed at its end, not
+# to the user's home
+if "ADRECALL_CACHE_DIR" not in os.environ:
+    os.environ["ADRECALL_CACHE_DIR"] = _RUN_CACHE = tempfile.mkdtemp(prefix="adrecall-test-cache-")
+    atexit.register(shutil.rmtree, _RUN_CACHE, ignore_errors=True)
 
 ADS = [
     ("a01", "Cheap flights to Tokyo, book today and save 30%"),

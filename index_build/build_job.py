@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from index_build.checkpoint import (
     remove_checkpoint,
     set_checkpoint_aside,
 )
+from index_build.index_assembly import Batches, build_best_index, evenly_spread
+from index_build.index_choice import AUTO, DEFAULT_TARGET_RECALL, candidate_specs
 from index_build.shards import (
     ShardInfo,
     embed_chunk,
@@ -37,15 +40,9 @@ from index_build.shards import (
     write_shard,
 )
 from retrieval.encoder import Encoder
-from retrieval.faiss_index import (
-    METRIC,
-    IndexSpec,
-    create_index,
-    index_spec,
-    train_index,
-    training_size,
-)
+from retrieval.faiss_index import METRIC
 from retrieval.folder_swap import fs_step
+from retrieval.index_memory import parse_memory
 from retrieval.index_store import (
     ADS_FILE,
     ADS_SCHEMA,
@@ -103,6 +100,8 @@ def build_index(
     lexical_language: str = "auto",
     backend: str = "auto",
     threads: int | None = None,
+    max_memory: str | int | None = None,
+    target_recall: float | None = None,
 ) -> BuildSummary:
     """Embed every ad of the table ``ads`` and write a searchable index directory at ``out``.
 
@@ -117,7 +116,11 @@ def build_index(
     ``lexical`` also writes a BM25 index of the ads' texts (:mod:`retrieval.lexical_index`,
     tokenizer ``lexical_language``: auto, en, zh or mixed) for lexical and hybrid search.
     ``backend`` and ``threads`` choose what runs the model (:mod:`adrecall.backends`); the
-    manifest records the choice.
+    manifest records the choice. ``index_type`` ``auto`` picks the type from the number of ads,
+    ``max_memory`` (bytes, or ``"2G"``) and ``target_recall`` (default 0.95) by
+    :mod:`index_build.index_choice`; with a ``target_recall`` an approximate type's ``nprobe`` /
+    ``efSearch`` is tuned on held-out ads until recall@10 against exact search reaches it, and
+    the manifest's ``tuning`` records what was measured.
     """
     started = time.perf_counter()
     if batch_size < 1:
@@ -128,19 +131,25 @@ def build_index(
         raise ValueError("whiten_dim is set but whiten is off; pass --whiten with --whiten-dim")
     if lexical_language not in LANGUAGES:
         raise ValueError(f"lexical_language must be one of {LANGUAGES}, got {lexical_language!r}")
+    if target_recall is not None and not 0 < target_recall <= 1:
+        raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
+    budget = parse_memory(max_memory) if max_memory is not None else None
+    if index_type == AUTO and target_recall is None:
+        target_recall = DEFAULT_TARGET_RECALL
     out = Path(out).resolve() if Path(out).is_symlink() else Path(out)
     model_dir = model.model_dir if hasattr(model, "model_dir") else resolve_model_dir(model)
     check_index_out(out, (model_dir,))
     check_checkpoint(out, resume)
     source = AdSource(Path(ads), id_column, text_column)
     count = source.scan()
-    spec = index_spec(index_type, count)
+    candidate_specs(index_type, count, 16)  # the type and count, checked before the model loads
     clean_up_leftovers(out)
     clean_up_checkpoint_leftovers(out)
     encoder = model if isinstance(model, Encoder) else Encoder(
         model, normalize_text=normalize_text, backend=backend, threads=threads)
     if encoder.normalize_text != normalize_text:
         raise ValueError("the encoder's normalize_text differs from the build's normalize_text")
+    specs = candidate_specs(index_type, count, whiten_dim or encoder.dimension, budget)
     source_sha = file_sha256(source.path)
     state = {
         "source_sha256": source_sha,
@@ -157,11 +166,14 @@ def build_index(
     shards, resumed = _encode_shards(source, encoder, checkpoint, count, chunk_rows, batch_size, progress)
     whitening = None
     if whiten:
-        sample = _training_sample(checkpoint, shards, whiten_sample)
+        sample = evenly_spread(_shard_batches(checkpoint, shards)(), count, whiten_sample)[0]
         whitening = fit_whitening(sample, whiten_dim)
     aside: list[Path | None] = []
     with staged_index_dir(out, after_swap=lambda: aside.append(set_checkpoint_aside(out))) as staging:
-        index = _assemble_index(spec, encoder.dimension, checkpoint, shards, whitening)
+        batches = _shard_batches(checkpoint, shards, whitening)
+        dimension = whitening.output_dim if whitening is not None else encoder.dimension
+        index, spec, tuning = build_best_index(specs, dimension, batches, count, target_recall,
+                                               auto=index_type == AUTO)
         faiss.write_index(index, str(staging / INDEX_FILE))
         fs_step(f"wrote {staging / INDEX_FILE}")
         if whitening is not None:
@@ -198,6 +210,7 @@ def build_index(
                 sources={str(source.path.resolve()): source_sha},
                 lexical=lexical_index.recorded if lexical_index is not None else None,
                 backend=encoder.backend_choice.to_dict(),
+                tuning=tuning.to_dict() if tuning is not None else None,
             ),
         )
     remove_checkpoint(out, aside[0] if aside else None)
@@ -242,39 +255,17 @@ def _encode_shards(
     return shards, resumed
 
 
-def _assemble_index(
-    spec: IndexSpec,
-    dimension: int,
-    checkpoint: Path,
-    shards: list[ShardInfo],
-    whitening: Whitening | None,
-) -> faiss.Index:
-    def transform(vectors: np.ndarray) -> np.ndarray:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        return whitening.apply(vectors) if whitening is not None else vectors
+def _shard_batches(checkpoint: Path, shards: list[ShardInfo],
+                   whitening: Whitening | None = None) -> Batches:
+    """Passes over the checkpoint's vectors (whitened when the index is) and their faiss ids."""
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for info in shards:
+            vectors = np.ascontiguousarray(read_shard_vectors(checkpoint, info.number),
+                                           dtype=np.float32)
+            ids = read_shard_rows(checkpoint, info.number).column("faiss_id").to_numpy()
+            yield (whitening.apply(vectors) if whitening is not None else vectors), ids
 
-    index = create_index(spec, whitening.output_dim if whitening is not None else dimension)
-    wanted = training_size(spec)
-    if wanted:
-        train_index(index, transform(_training_sample(checkpoint, shards, wanted)))
-    for info in shards:
-        vectors = transform(read_shard_vectors(checkpoint, info.number))
-        ids = read_shard_rows(checkpoint, info.number).column("faiss_id").to_numpy()
-        index.add_with_ids(vectors, ids)
-    return index
-
-
-def _training_sample(checkpoint: Path, shards: list[ShardInfo], wanted: int) -> np.ndarray:
-    """An evenly spread sample of up to ``wanted`` vectors across all shards."""
-    total = sum(s.rows for s in shards)
-    step = max(1, total // wanted)
-    parts = []
-    offset = 0
-    for info in shards:
-        start = (-offset) % step
-        parts.append(np.asarray(read_shard_vectors(checkpoint, info.number)[start::step]))
-        offset += info.rows
-    return np.concatenate(parts)
+    return batches
 
 
 def _write_ads_table(path: Path, checkpoint: Path, shards: list[ShardInfo]) -> None:

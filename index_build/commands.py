@@ -6,12 +6,18 @@ import argparse
 
 from adrecall.cli_options import call_with_options, print_result
 from index_build.build_job import build_index
-from retrieval.faiss_index import INDEX_TYPES
+from index_build.index_choice import CHOICES
 from retrieval.lexical_index import LANGUAGES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``build`` subcommand."""
+    """Add the ``build``, ``update`` and ``compact`` subcommands."""
+    _register_build(subparsers)
+    _register_update(subparsers)
+    _register_compact(subparsers)
+
+
+def _register_build(subparsers: argparse._SubParsersAction) -> None:
     from adrecall.cli_options import (
         add_backend,
         add_model,
@@ -29,7 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_out(parser, "index directory to write: new, empty or an index, which is replaced atomically")
     add_model(parser, what="bi-encoder")
     add_backend(parser)
-    parser.add_argument("--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index type (default flat: exact)")
+    parser.add_argument("--index-type", choices=CHOICES, default="flat",
+                        help="FAISS index type (default flat: exact); auto picks one from the "
+                        "number of ads, --max-memory and --target-recall")
+    parser.add_argument("--max-memory", default=None,
+                        help="memory budget of the FAISS index, e.g. 512M or 2G (binary units); "
+                        "a type that needs more is refused, auto picks among those that fit")
+    parser.add_argument("--target-recall", type=float, default=None,
+                        help="tune nprobe/efSearch on held-out ads until recall@10 against exact "
+                        "search reaches this (default: fixed parameters; 0.95 with auto)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per model forward pass (default 128)")
     parser.add_argument("--chunk-rows", type=int, default=4096, help="ads read and checkpointed per chunk (default 4096)")
     parser.add_argument("--id-column", default="ad_id", help="column holding the ad id (default ad_id)")
@@ -58,4 +72,64 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary.bytes_on_disk / 1e6:.1f} MB on disk, backend {summary.backend}"
         + (f", {summary.resumed_ads} ads taken from the checkpoint" if summary.resumed_ads else "")
         + (f"; {summary.truncated} texts truncated to the model's maximum length" if summary.truncated else "")
+    ))
+
+
+def _register_update(subparsers: argparse._SubParsersAction) -> None:
+    from adrecall.cli_options import add_backend, add_model, add_output_switches
+
+    parser = subparsers.add_parser(
+        "update", help="add, replace and delete ads of an index without rebuilding it",
+        description="Add the ads of --ads (an ad id already in the index replaces that ad) and "
+        "delete the ad ids listed in --delete; the index is replaced atomically.")
+    parser.add_argument("index", help="index directory written by `adrecall build`")
+    parser.add_argument("--ads", default=None, help="ads to add or replace: .csv, .tsv, .jsonl "
+                        "or .parquet with the build's columns")
+    parser.add_argument("--delete", default=None, help="text file of ad ids to delete, one a line")
+    add_model(parser, default=None, what="bi-encoder")
+    add_backend(parser)
+    parser.add_argument("--batch-size", type=int, default=128, help="texts per model forward pass (default 128)")
+    parser.add_argument("--id-column", default="ad_id", help="column holding the ad id (default ad_id)")
+    parser.add_argument("--text-column", default="text", help="column holding the ad text (default text)")
+    add_output_switches(parser)
+    parser.set_defaults(func=_run_update)
+
+
+def _run_update(args: argparse.Namespace) -> int:
+    from index_build.index_update import update_index
+
+    summary = call_with_options(update_index, args, args.index)
+    return print_result(args, summary, (
+        f"updated {summary.index}: {summary.added} added, {summary.replaced} replaced, "
+        f"{summary.deleted} deleted"
+        + (f" ({summary.not_found} ids to delete were not in the index)" if summary.not_found else "")
+        + f"; {summary.count} ads"
+        + (f", {summary.tombstones} removed vectors filtered until `adrecall compact`"
+           if summary.tombstones else "")
+        + f", {summary.seconds:.1f} s, backend {summary.backend}"
+    ))
+
+
+def _register_compact(subparsers: argparse._SubParsersAction) -> None:
+    from adrecall.cli_options import add_output_switches
+
+    parser = subparsers.add_parser(
+        "compact", help="rebuild an updated index as a fresh build of its ads would be",
+        description="Drop removed HNSW vectors, renumber the ads and rebuild flat, HNSW and "
+        "IVF-Flat indexes from their stored vectors (IVF re-trained); no ad is re-embedded. "
+        "The index is replaced atomically.")
+    parser.add_argument("index", help="index directory written by `adrecall build`")
+    add_output_switches(parser)
+    parser.set_defaults(func=_run_compact)
+
+
+def _run_compact(args: argparse.Namespace) -> int:
+    from index_build.compaction import compact_index
+
+    summary = call_with_options(compact_index, args, args.index)
+    return print_result(args, summary, (
+        f"compacted {summary.index}: {summary.count} ads, {summary.dropped_tombstones} removed "
+        f"vectors dropped, {'rebuilt' if summary.rebuilt else 'renumbered'}, "
+        f"{summary.bytes_before / 1e6:.1f} -> {summary.bytes_after / 1e6:.1f} MB, "
+        f"{summary.seconds:.1f} s"
     ))

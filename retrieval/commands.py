@@ -33,6 +33,12 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
     _add_model_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines, one per query")
+    parser.add_argument("--nprobe", type=int, default=None,
+                        help="IVF lists probed, for this search only (default: the index's)")
+    parser.add_argument("--ef-search", type=int, default=None,
+                        help="HNSW search breadth, for this search only (default: the index's)")
+    parser.add_argument("--mmap", action="store_true",
+                        help="map the FAISS index from disk instead of reading it into memory")
     parser.set_defaults(func=_run)
 
 
@@ -74,7 +80,8 @@ def _load_retriever(args: argparse.Namespace) -> Retriever:
     retriever = Retriever.load(
         args.index, model=args.model, reranker=reranker, candidates=args.candidates,
         fusion=args.fusion, fusion_weight=args.fusion_weight, hybrid_fusion=args.hybrid_fusion,
-        lexical_weight=args.lexical_weight, backend=args.backend, threads=args.threads)
+        lexical_weight=args.lexical_weight, backend=args.backend, threads=args.threads,
+        mmap=getattr(args, "mmap", False))
     chosen = [f"encoder {retriever.encoder.backend_choice.describe()}"]
     if reranker is not None and reranker.backend_choice is not None:
         chosen.append(f"reranker {reranker.backend_choice.describe()}")
@@ -84,7 +91,10 @@ def _load_retriever(args: argparse.Namespace) -> Retriever:
 
 def _run(args: argparse.Namespace) -> int:
     retriever = _load_retriever(args)
-    results = retriever.search(list(args.queries), k=args.k, mode=args.mode)
+    overrides = {name: value for name, value in
+                 (("nprobe", args.nprobe), ("efSearch", args.ef_search)) if value is not None}
+    results = retriever.search(list(args.queries), k=args.k, mode=args.mode,
+                               search_params=overrides or None)
     for query, hits in zip(args.queries, results):
         if args.json:
             print_json(args, {"query": query, "hits": [h.to_dict() for h in hits]}, indent=None)

@@ -12,11 +12,21 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-INDEX_TYPES = ("flat", "hnsw", "ivf")
+INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq", "sq8")
+"""flat: exact; hnsw: graph (fast, no removal); ivf: inverted lists of full vectors; ivfpq:
+inverted lists of product-quantised codes (smallest); sq8: every vector in 8-bit scalars (exact
+scan, a quarter of flat's memory)."""
+TUNED_PARAMS = {"hnsw": "efSearch", "ivf": "nprobe", "ivfpq": "nprobe"}
+"""The search parameter that trades speed for recall, per index type that has one."""
 METRIC = "inner_product"
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 64
 IVF_POINTS_PER_LIST = 39  # FAISS warns below 39 training points per centroid
+IVF_TRAINING_PER_LIST = 64
+"""Training points per IVF list: k-means on a sample, not on every ad (at 1M ads and 4,000
+lists, all 256 points per list that FAISS would take cost several times longer)."""
+PQ_CODE_VALUES = 256  # 8-bit codes: each sub-quantizer has 256 centroids to train
+SQ_TRAINING = 65_536
 
 
 @dataclass(frozen=True)
@@ -28,8 +38,8 @@ class IndexSpec:
     search_params: dict[str, int] = field(default_factory=dict)
 
 
-def index_spec(index_type: str, count: int) -> IndexSpec:
-    """Choose the factory string and parameters for ``count`` vectors of the given type."""
+def index_spec(index_type: str, count: int, dimension: int) -> IndexSpec:
+    """Choose the factory string and parameters for ``count`` vectors of ``dimension``."""
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
     if count < 1:
@@ -38,8 +48,22 @@ def index_spec(index_type: str, count: int) -> IndexSpec:
         return IndexSpec("flat", "IDMap2,Flat")
     if index_type == "hnsw":
         return IndexSpec("hnsw", f"IDMap2,HNSW{HNSW_NEIGHBOURS},Flat", {"efSearch": HNSW_EF_SEARCH})
+    if index_type == "sq8":
+        return IndexSpec("sq8", "IDMap2,SQ8")
     nlist = ivf_lists(count)
-    return IndexSpec("ivf", f"IDMap2,IVF{nlist},Flat", {"nprobe": ivf_probes(nlist)})
+    params = {"nprobe": ivf_probes(nlist)}
+    if index_type == "ivf":
+        return IndexSpec("ivf", f"IDMap2,IVF{nlist},Flat", params)
+    if count < PQ_CODE_VALUES:
+        raise ValueError(f"an ivfpq index trains {PQ_CODE_VALUES} centroids per sub-quantizer and "
+                         f"needs at least {PQ_CODE_VALUES} ads, got {count}; use flat or sq8")
+    return IndexSpec("ivfpq", f"IDMap2,IVF{nlist},PQ{pq_subquantizers(dimension)}x8", params)
+
+
+def pq_subquantizers(dimension: int) -> int:
+    """Sub-quantizers of an IVF-PQ code: the largest divisor of ``dimension`` up to a quarter of
+    it (96 one-byte codes for 384 dimensions: 16x smaller than float32)."""
+    return max(m for m in range(1, max(1, dimension // 4) + 1) if dimension % m == 0)
 
 
 def ivf_lists(count: int) -> int:
@@ -57,11 +81,18 @@ def ivf_probes(nlist: int) -> int:
 
 
 def training_size(spec: IndexSpec) -> int:
-    """How many vectors the index needs for training (0 when it needs none)."""
-    if spec.index_type != "ivf":
+    """How many vectors the index trains on (0 when it needs no training)."""
+    if spec.index_type == "sq8":
+        return SQ_TRAINING
+    if spec.index_type not in ("ivf", "ivfpq"):
         return 0
-    nlist = int(spec.factory.split("IVF")[1].split(",")[0])
-    return nlist * 256
+    wanted = ivf_list_count(spec.factory) * IVF_TRAINING_PER_LIST
+    return max(wanted, PQ_CODE_VALUES * IVF_TRAINING_PER_LIST) if spec.index_type == "ivfpq" else wanted
+
+
+def ivf_list_count(factory: str) -> int:
+    """``nlist`` of an ``IVF<nlist>`` factory string."""
+    return int(factory.split("IVF")[1].split(",")[0])
 
 
 def create_index(spec: IndexSpec, dimension: int) -> faiss.Index:
@@ -76,6 +107,37 @@ def apply_search_params(index: faiss.Index, params: dict[str, int]) -> None:
     space = faiss.ParameterSpace()
     for name, value in params.items():
         space.set_index_parameter(index, name, int(value))
+
+
+def search_parameters(
+    index: faiss.Index, overrides: dict[str, int] | None = None, excluded: np.ndarray | None = None
+) -> faiss.SearchParameters | None:
+    """Per-call FAISS search parameters: ``overrides`` of ``nprobe``/``efSearch`` for this call
+    only, and ``excluded`` ids never returned (HNSW's removed ads); ``None`` when neither.
+
+    Make a new one for every search: the ``IDMap2`` wrapper edits it while it searches.
+    """
+    overrides = dict(overrides or {})
+    if not overrides and (excluded is None or not len(excluded)):
+        return None
+    inner = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap) else index)
+    if isinstance(inner, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = int(overrides.pop("efSearch", inner.hnsw.efSearch))
+    elif isinstance(inner, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = int(overrides.pop("nprobe", inner.nprobe))
+    else:
+        params = faiss.SearchParameters()
+    if overrides:
+        raise ValueError(f"search parameters {sorted(overrides)} do not apply to a "
+                         f"{type(inner).__name__} index; use efSearch for hnsw, nprobe for ivf "
+                         "and ivfpq")
+    if excluded is not None and len(excluded):
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+        params.sel = faiss.IDSelectorNot(selector)
+        params._keep = selector  # the C++ side does not own it: keep it alive with params
+    return params
 
 
 def metric_name(metric_type: int) -> str:

@@ -47,6 +47,7 @@ def check_stored_vectors(parts: IndexParts, encoder: Encoder, where: str | Path)
     fresh = encoder.encode_batch([texts[row] for row in rows]).vectors
     if parts.whitening is not None:
         fresh = parts.whitening.apply(fresh)
+    fresh = _through_codec(parts.index, fresh)
     cosines = np.sum(stored * fresh, axis=1) / np.maximum(
         np.linalg.norm(stored, axis=1) * np.linalg.norm(fresh, axis=1), 1e-12
     )
@@ -61,6 +62,16 @@ def check_stored_vectors(parts: IndexParts, encoder: Encoder, where: str | Path)
             "normalize_text or whitening is not what the index was built with; restore it or "
             "rebuild the index"
         )
+
+
+def _through_codec(index: faiss.Index, vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` as a lossy index (SQ8, IVF-PQ) stores them: encoded and decoded by its own
+    codec, so they compare with the stored ones as exactly as full vectors do."""
+    inner = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap) else index)
+    if isinstance(inner, (faiss.IndexScalarQuantizer, faiss.IndexIVFPQ)):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return inner.sa_decode(inner.sa_encode(vectors))
+    return vectors
 
 
 def _reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ Layout::
       whitening.npz   only for whitened indexes: mean and transform applied to ads and queries
       lexical.*       only with ``build --lexical``: the BM25 index over the ads' texts, document
                       i = row i of ads.parquet (:mod:`retrieval.lexical_index`)
+      tombstones.npy  only for an HNSW index with removed ads: their ids, excluded from every
+                      search until compaction (:mod:`retrieval.vector_removal`)
 
 A new index is written into a hidden sibling directory and swapped into place
 (:mod:`retrieval.folder_swap`), so ``idx/`` always holds a complete index, the previous one
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import faiss
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -47,12 +50,14 @@ from retrieval.folder_swap import (
     swap_into_place,
 )
 from retrieval.lexical_index import LEXICAL_FILES, LexicalIndex, LexicalIndexError
+from retrieval.vector_removal import TOMBSTONES_FILE, load_tombstones
 from retrieval.whitening import WHITENING_FILE, Whitening
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 ADS_FILE = "ads.parquet"
-INDEX_PARTS = (MANIFEST_FILE, INDEX_FILE, ADS_FILE, WHITENING_FILE, *LEXICAL_FILES)
+INDEX_PARTS = (MANIFEST_FILE, INDEX_FILE, ADS_FILE, WHITENING_FILE, TOMBSTONES_FILE,
+               *LEXICAL_FILES)
 """Every name an index directory may hold: a folder holding any other is not only an index."""
 ADS_SCHEMA = pa.schema(
     [("faiss_id", pa.int64()), ("ad_id", pa.string()), ("text", pa.string()), ("metadata", pa.string())]
@@ -94,6 +99,14 @@ class Manifest:
     backend: dict[str, Any] | None = None
     """What ran the model during the build (:meth:`BackendChoice.to_dict`); searching with
     another back-end is allowed, as the load check compares vectors, not names."""
+    tombstones: int = 0
+    """Removed ads whose vectors an HNSW index still holds (ids in tombstones.npy); ``count``
+    is the live ads, so the FAISS index holds ``count + tombstones`` vectors."""
+    tuning: dict[str, Any] | None = None
+    """How the index was chosen and its search parameter tuned, with the measured recall@10,
+    memory and speed (:mod:`index_build.index_tuning`); ``None`` for fixed defaults."""
+    updated_at: str | None = None
+    """When ``adrecall update`` or ``compact`` last changed the index (``None``: never)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -125,7 +138,7 @@ class Manifest:
 
 _OPTIONAL = {
     "search_params", "whitening", "wobert", "sources", "files", "format_version", "kind",
-    "adrecall_version", "lexical", "backend",
+    "adrecall_version", "lexical", "backend", "tombstones", "tuning", "updated_at",
 }
 
 
@@ -242,6 +255,7 @@ def verify_files(path: str | Path, manifest: Manifest) -> None:
     path = Path(path)
     required = [INDEX_FILE, ADS_FILE] + ([WHITENING_FILE] if manifest.whitening else [])
     required += list(LEXICAL_FILES) if manifest.lexical else []
+    required += [TOMBSTONES_FILE] if manifest.tombstones else []
     for name in required:
         if name not in manifest.files:
             raise IndexFormatError(f"{path}: manifest records no checksum for {name}; rebuild")
@@ -260,20 +274,30 @@ class IndexParts:
     manifest: Manifest
     whitening: Whitening | None
     lexical: LexicalIndex | None = None
+    tombstones: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Ids of removed ads whose vectors the (HNSW) index still holds; never to be returned."""
 
 
-def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
-    """Load the FAISS index, ads table, manifest and whitening of an index directory."""
+def read_index_dir(path: str | Path, verify: bool = True, mmap: bool = False) -> IndexParts:
+    """Load the FAISS index, ads table, manifest, whitening, lexical index and tombstones of an
+    index directory. ``mmap`` maps the FAISS index's file instead of reading it into memory
+    (``faiss.IO_FLAG_MMAP_IFC``), for indexes larger than RAM: pages are read as searches touch
+    them, and a reader keeps the old file's pages after an update replaces the directory."""
     path = Path(path)
     manifest = read_manifest(path)
     if verify:
         verify_files(path, manifest)
-    index = faiss.read_index(str(path / INDEX_FILE))
+    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+    index = faiss.read_index(str(path / INDEX_FILE), flags)
     ads = pq.read_table(path / ADS_FILE)
-    if index.ntotal != manifest.count or ads.num_rows != manifest.count:
+    tombstones = (load_tombstones(path / TOMBSTONES_FILE) if manifest.tombstones
+                  else np.zeros(0, dtype=np.int64))
+    if (index.ntotal != manifest.count + len(tombstones) or ads.num_rows != manifest.count
+            or len(tombstones) != manifest.tombstones):
         raise IndexFormatError(
-            f"{path}: manifest says {manifest.count} ads, the index holds {index.ntotal} and "
-            f"the ads table {ads.num_rows}; rebuild the index"
+            f"{path}: manifest says {manifest.count} ads and {manifest.tombstones} removed ones "
+            f"still in the index; the index holds {index.ntotal} vectors, the ads table "
+            f"{ads.num_rows} rows and {TOMBSTONES_FILE} {len(tombstones)} ids; rebuild the index"
         )
     if index.d != manifest.dimension:
         raise IndexFormatError(
@@ -290,7 +314,7 @@ def read_index_dir(path: str | Path, verify: bool = True) -> IndexParts:
                 f"{path}: the whitening maps {whitening.input_dim} to {whitening.output_dim} "
                 f"dimensions, the manifest says {manifest.model_dimension} to {manifest.dimension}"
             )
-    return IndexParts(index, ads, manifest, whitening, _read_lexical(path, manifest))
+    return IndexParts(index, ads, manifest, whitening, _read_lexical(path, manifest), tombstones)
 
 
 def _read_lexical(path: Path, manifest: Manifest) -> LexicalIndex | None:

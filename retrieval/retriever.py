@@ -23,7 +23,7 @@ from adrecall.models import DEFAULT_MODEL
 from adrecall.score_fusion import FUSIONS, check_weight, fuse
 from adrecall.textnorm import check_texts
 from retrieval.encoder import Encoder
-from retrieval.faiss_index import apply_search_params
+from retrieval.faiss_index import apply_search_params, search_parameters
 from retrieval.hybrid import Candidate, check_hybrid, fuse_lists, single_list
 from retrieval.index_check import check_stored_vectors
 from retrieval.index_store import IndexFormatError, Manifest, read_index_dir
@@ -87,6 +87,7 @@ class Retriever:
         lexical: LexicalIndex | None = None,
         hybrid_fusion: str = "rrf",
         lexical_weight: float = 0.5,
+        tombstones: np.ndarray | None = None,
     ) -> None:
         check_encoder_matches(manifest, encoder)
         self.lexical_weight = check_hybrid("dense", hybrid_fusion, lexical_weight)
@@ -123,6 +124,9 @@ class Retriever:
         ids = ads.column("faiss_id").to_numpy()
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
+        self.tombstones = (np.zeros(0, dtype=np.int64) if tombstones is None
+                           else np.asarray(tombstones, dtype=np.int64))
+        """Ids of removed ads still in an HNSW index: never returned."""
 
     @classmethod
     def load(
@@ -140,6 +144,7 @@ class Retriever:
         lexical_weight: float = 0.5,
         backend: str = "auto",
         threads: int | None = None,
+        mmap: bool = False,
     ) -> Retriever:
         """Open an index directory; the model defaults to the one recorded in its manifest.
 
@@ -151,9 +156,10 @@ class Retriever:
         ``hybrid_fusion`` (``rrf`` or ``weighted``) and ``lexical_weight`` set how ``hybrid``
         search fuses the dense and lexical lists (:mod:`retrieval.hybrid`). ``backend`` and
         ``threads`` choose what runs the encoder (:mod:`adrecall.backends`); any back-end whose
-        vectors agree with the index's (the load check) may search it.
+        vectors agree with the index's (the load check) may search it. ``mmap`` maps the FAISS
+        file rather than reading it (:func:`retrieval.index_store.read_index_dir`).
         """
-        parts = read_index_dir(path, verify=verify)
+        parts = read_index_dir(path, verify=verify, mmap=mmap)
         if search_params:
             apply_search_params(parts.index, search_params)
         manifest = parts.manifest
@@ -177,29 +183,33 @@ class Retriever:
             lexical=parts.lexical,
             hybrid_fusion=hybrid_fusion,
             lexical_weight=lexical_weight,
+            tombstones=parts.tombstones,
         )
         check_stored_vectors(parts, encoder, path)  # after the constructor's identity checks
         return retriever
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.ads.num_rows)
 
     @overload
     def search(self, queries: str, k: int = 10, *, mode: str = "dense",
-               batch_size: int = 128) -> list[Hit]: ...
+               batch_size: int = 128, search_params: dict[str, int] | None = None) -> list[Hit]: ...
 
     @overload
     def search(self, queries: list[str], k: int = 10, *, mode: str = "dense",
-               batch_size: int = 128) -> list[list[Hit]]: ...
+               batch_size: int = 128,
+               search_params: dict[str, int] | None = None) -> list[list[Hit]]: ...
 
     def search(
-        self, queries: str | list[str], k: int = 10, *, mode: str = "dense", batch_size: int = 128
+        self, queries: str | list[str], k: int = 10, *, mode: str = "dense", batch_size: int = 128,
+        search_params: dict[str, int] | None = None,
     ) -> list[Hit] | list[list[Hit]]:
         """Top-``k`` ads per query: a list of hits for one string, a list of lists otherwise.
 
         ``mode``: ``dense``, ``lexical`` or ``hybrid`` (each list ``max(k, candidates)`` deep,
         fused). With a reranker, the first stage's top ``candidates`` are reranked; when ``k``
         is larger, the hits after them follow in first-stage order, with first-stage scores.
+        ``search_params`` (``nprobe``, ``efSearch``) override the index's for this call only.
         """
         k = check_count("k", k)
         check_hybrid(mode, self.hybrid_fusion, self.lexical_weight)
@@ -214,7 +224,8 @@ class Retriever:
             return []
         deep = self.reranker is not None or mode == "hybrid"
         depth = max(k, self.candidates) if deep else k
-        dense, lexical = self.first_stage_lists(texts, depth, mode=mode, batch_size=batch_size)
+        dense, lexical = self.first_stage_lists(texts, depth, mode=mode, batch_size=batch_size,
+                                                search_params=search_params)
         results = []
         for i, query in enumerate(texts):
             if dense is not None and lexical is not None:
@@ -228,19 +239,22 @@ class Retriever:
         return results[0] if single else results
 
     def first_stage_lists(
-        self, texts: list[str], depth: int, *, mode: str = "hybrid", batch_size: int = 128
+        self, texts: list[str], depth: int, *, mode: str = "hybrid", batch_size: int = 128,
+        search_params: dict[str, int] | None = None,
     ) -> tuple[list[list[tuple[int, float]]] | None, list[list[tuple[int, float]]] | None]:
         """Each query's dense and lexical hits (``None`` for a side ``mode`` leaves out), as
         ``(ads row, score)`` lists, best first, ``depth`` deep."""
-        dense = self._dense_lists(texts, depth, batch_size) if mode != "lexical" else None
+        dense = (self._dense_lists(texts, depth, batch_size, search_params)
+                 if mode != "lexical" else None)
         lexical = (self.lexical.search(texts, depth)
                    if self.lexical is not None and mode != "dense" else None)
         return dense, lexical
 
-    def _dense_lists(self, texts: list[str], depth: int,
-                     batch_size: int) -> list[list[tuple[int, float]]]:
+    def _dense_lists(self, texts: list[str], depth: int, batch_size: int,
+                     search_params: dict[str, int] | None) -> list[list[tuple[int, float]]]:
         """Each query's FAISS hits as ``(ads row, score)``, best first."""
-        scores, ids = self.search_vectors(self.encoder.encode(texts, batch_size=batch_size), depth)
+        scores, ids = self.search_vectors(self.encoder.encode(texts, batch_size=batch_size), depth,
+                                          search_params)
         lists = []
         for row_scores, row_ids in zip(scores, ids):
             found = row_ids >= 0
@@ -267,11 +281,13 @@ class Retriever:
         return {"index": self.source, "model": m.model, "model_sha256": m.model_sha256,
                 "index_type": m.index_type, "count": m.count, "built_at": m.built_at}
 
-    def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_vectors(self, vectors: np.ndarray, k: int,
+                       search_params: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """FAISS search on query vectors from the encoder: ``(scores, faiss_ids)``.
 
         ``vectors`` are the encoder's raw output; a whitened index whitens them here, so no
-        query can reach it unwhitened.
+        query can reach it unwhitened. Removed ads (tombstones) are never returned;
+        ``search_params`` override ``nprobe``/``efSearch`` for this call.
         """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         expected = self.manifest.model_dimension
@@ -282,7 +298,8 @@ class Retriever:
             )
         if self.whitening is not None:
             vectors = self.whitening.apply(vectors)
-        return self.index.search(vectors, min(k, max(len(self), 1)))
+        params = search_parameters(self.index, search_params, self.tombstones)
+        return self.index.search(vectors, min(k, max(len(self), 1)), params=params)
 
     def _hits(self, query: str, candidates: list[Candidate], k: int) -> list[Hit]:
         rows = [c.row for c in candidates]

@@ -75,6 +75,8 @@ class BuildSummary:
     """The lexical index's tokenizer language; ``None`` without one."""
     backend: str = "torch"
     """What ran the model, and for ``auto`` why (:meth:`BackendChoice.describe`)."""
+    tuning: dict[str, object] | None = None
+    """What choosing and tuning the index measured (the manifest's ``tuning``)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -227,6 +229,7 @@ def build_index(
         resumed_ads=resumed,
         lexical=lexical_index.language if lexical_index is not None else None,
         backend=encoder.backend_choice.describe(),
+        tuning=tuning.to_dict() if tuning is not None else None,
     )
 
 

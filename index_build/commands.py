@@ -72,7 +72,16 @@ def _run(args: argparse.Namespace) -> int:
         f"{summary.bytes_on_disk / 1e6:.1f} MB on disk, backend {summary.backend}"
         + (f", {summary.resumed_ads} ads taken from the checkpoint" if summary.resumed_ads else "")
         + (f"; {summary.truncated} texts truncated to the model's maximum length" if summary.truncated else "")
+        + (_tuning_text(summary.tuning) if summary.tuning else "")
     ))
+
+
+def _tuning_text(tuning: dict) -> str:
+    """The measured recall, the parameter chosen, and any note (a missed target, auto's
+    choice)."""
+    params = ", ".join(f"{k} {v}" for k, v in tuning["search_params"].items())
+    return (f"; recall@10 {tuning['recall_at_10']:.3f} on {tuning['queries']} held-out ads"
+            + (f" ({params})" if params else "") + (f"; {tuning['note']}" if tuning["note"] else ""))
 
 
 def _register_update(subparsers: argparse._SubParsersAction) -> None:

@@ -6,9 +6,12 @@ model locations) and the ``adrecall`` command line. ``retrieval``, ``rerank`` an
 exported here lazily: ``import adrecall`` stays cheap.
 """
 
+from adrecall.idle_threads import quiet_idle_threads
 from adrecall.lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
+
+quiet_idle_threads()  # before torch or faiss loads: see adrecall.idle_threads
 
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,

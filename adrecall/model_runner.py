@@ -62,6 +62,8 @@ class ModelRunner:
             if threads is not None:
                 options.intra_op_num_threads = threads
             options.log_severity_level = 3
+            # idle intra-op threads would spin, taking the cores from whatever runs next
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._compiled = onnxruntime.InferenceSession(
                 str(onnx_path), options, providers=["CPUExecutionProvider"])
 

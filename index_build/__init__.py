@@ -1,5 +1,6 @@
 """Batch jobs of adrecall: read ad tables in chunks, embed them, write index directories."""
 
+import adrecall  # noqa: F401  (first: idle OpenMP threads sleep; adrecall.idle_threads)
 from index_build.ad_source import AdSource, AdSourceError
 from index_build.build_job import BuildSummary, build_index
 

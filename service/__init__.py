@@ -11,3 +11,5 @@ Concurrent requests are micro-batched into one model call (:mod:`service.batchin
 Only :mod:`service.client` is needed on the client side (httpx and numpy); the server modules
 import FastAPI and the models.
 """
+
+import adrecall  # noqa: F401  (first: idle OpenMP threads sleep; adrecall.idle_threads)

@@ -164,3 +164,21 @@ def test_index_built_with_fp32_is_searched_with_another_backend(
     for a, b in zip(exact, fast):
         assert a[0].ad_id == b[0].ad_id
         np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=2e-3)
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_importing_adrecall_lets_idle_openmp_threads_sleep_unless_told_otherwise(
+    preset: str | None,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = ("import sys, os, retrieval; assert 'torch' in sys.modules and 'faiss' in sys.modules;"
+            " print(os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[1])
+    assert out.stdout.strip() == (preset or "PASSIVE")

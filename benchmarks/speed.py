@@ -7,7 +7,8 @@ only if it keeps quality):
 * encode texts/s and tokens/s on real texts of three lengths and on short queries: QBQTC
   titles (short, Chinese), the sample catalogue's ads (medium), Cranfield abstracts (long),
   Cranfield and sample-catalogue queries; the median of ``--repeats`` runs, as a ratio to
-  ``SentenceTransformer.encode`` fp32 on the same texts;
+  ``SentenceTransformer.encode`` fp32 on the same texts, run in the same rounds (every
+  system once per round, ratios taken per round: the machine's load drifts);
 * mean and minimum cosine of its vectors to fp32;
 * recall@10 of a flat index of the Cranfield corpus built with it, against the fp32 index
   (each side encodes the 225 queries itself), and nDCG@10 on Cranfield's qrels;
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,17 +50,27 @@ from retrieval.metrics import evaluate
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BACKENDS = ("torch", "torch-bf16", "openvino", "onnx")
 INT8 = "onnx-int8 (dynamic, per-channel)"
+BASELINE = "sentence-transformers fp32"
+PLAIN_BUILD = "sentence-transformers + FAISS add"
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each call in ``fns``, ``rounds`` times, the calls of a round back to back
+    (after one warm-up round). On a shared machine the load drifts; interleaving puts every
+    system under the same load in each round, so per-round ratios stay meaningful."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(rounds + 1):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def ratio(base: list[float], times: list[float]) -> float:
+    """Median over rounds of base seconds ÷ system seconds."""
+    return round(statistics.median(b / t for b, t in zip(base, times)), 2)
 
 
 def unique(texts: list[str]) -> list[str]:
@@ -96,34 +108,36 @@ def int8_encoder(threads: int | None) -> Encoder:
     return encoder
 
 
-def encode_speed(encoders: dict[str, Encoder], sets: dict[str, list[str]],
-                 repeats: int) -> dict[str, Any]:
-    """Texts/s and tokens/s per set and system, with cosine to fp32."""
+def encode_speed(encoders: dict[str, Encoder], measured: Sequence[str],
+                 sets: dict[str, list[str]], repeats: int) -> dict[str, Any]:
+    """Texts/s and tokens/s per set of the ``measured`` systems and the baseline, with cosine
+    to fp32 (``encoders["torch"]``)."""
     st = encoders["torch"]._model
     out: dict[str, Any] = {}
     for name, texts in sets.items():
         prepared = encoders["torch"].prepare(texts)
-        base = median_time(lambda p=prepared: st.encode(p, batch_size=128,
-                                                        normalize_embeddings=True), repeats)
         reference = encoders["torch"].encode_batch(texts)
-        row: dict[str, Any] = {"texts": len(texts), "tokens": reference.tokens,
-                               "sentence-transformers fp32": {
-                                   "texts_per_s": round(len(texts) / base, 1),
-                                   "tokens_per_s": round(reference.tokens / base)}}
-        for system, encoder in encoders.items():
-            seconds = median_time(lambda e=encoder, t=texts: e.encode_batch(t), repeats)
-            cos = np.sum(encoder.encode_batch(texts).vectors * reference.vectors, axis=1)
-            row[system] = {"texts_per_s": round(len(texts) / seconds, 1),
-                           "tokens_per_s": round(reference.tokens / seconds),
-                           "ratio": round(base / seconds, 2),
-                           "mean_cosine": round(float(cos.mean()), 6),
-                           "min_cosine": round(float(cos.min()), 6)}
+        fns: dict[str, Callable[[], Any]] = {BASELINE: lambda p=prepared: st.encode(
+            p, batch_size=128, normalize_embeddings=True)}
+        fns.update({system: lambda e=encoders[system], t=texts: e.encode_batch(t)
+                    for system in measured})
+        times = interleaved(fns, repeats)
+        row: dict[str, Any] = {"texts": len(texts), "tokens": reference.tokens}
+        for system, seconds in times.items():
+            median = statistics.median(seconds)
+            row[system] = {"texts_per_s": round(len(texts) / median, 1),
+                           "tokens_per_s": round(reference.tokens / median)}
+            if system != BASELINE:
+                cos = np.sum(encoders[system].encode_batch(texts).vectors * reference.vectors, axis=1)
+                row[system].update(ratio=ratio(times[BASELINE], seconds),
+                                   mean_cosine=round(float(cos.mean()), 6),
+                                   min_cosine=round(float(cos.min()), 6))
             print(f"  {name:28} {system:34} {row[system]}", file=sys.stderr)
         out[name] = row
     return out
 
 
-def recall_against_fp32(encoders: dict[str, Encoder]) -> dict[str, Any]:
+def recall_against_fp32(encoders: dict[str, Encoder], measured: Sequence[str]) -> dict[str, Any]:
     """Recall@10 of each system's Cranfield flat index against the fp32 one, and nDCG@10."""
     cran = load_eval_dataset("cranfield")
     ids, docs = zip(*[(i, t) for i, t in zip(cran.doc_ids(), cran.doc_texts()) if t.strip()])
@@ -131,7 +145,8 @@ def recall_against_fp32(encoders: dict[str, Encoder]) -> dict[str, Any]:
     queries = [cran.queries[q] for q in qids]
     tops: dict[str, np.ndarray] = {}
     out: dict[str, Any] = {}
-    for system, encoder in encoders.items():
+    for system in ["torch", *(m for m in measured if m != "torch")]:
+        encoder = encoders[system]
         index = faiss.IndexFlatIP(encoder.dimension)
         index.add(encoder.encode(list(docs)))
         scores, rows = index.search(encoder.encode(queries), 10)
@@ -141,63 +156,65 @@ def recall_against_fp32(encoders: dict[str, Encoder]) -> dict[str, Any]:
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, tops["torch"])])
         out[system] = {"recall@10_vs_fp32": round(float(recall), 4), "ndcg@10": round(ndcg, 4)}
         print(f"  recall {system:34} {out[system]}", file=sys.stderr)
-    return out
+    return {m: out[m] for m in measured}
 
 
 def rerank_speed(reranker: str, backends: Sequence[str], queries: list[str], ads: list[str],
                  threads: int | None) -> dict[str, Any]:
-    """BertSim ms for 20 and 100 candidates (median over queries) and Spearman to fp32."""
+    """BertSim ms for 20 and 100 candidates (median over queries, back-ends interleaved per
+    query) and Spearman of the 100-candidate scores to fp32, for the last of ``backends``
+    (the first is ``torch``, the reference)."""
     from rerank import BertSim
 
-    out: dict[str, Any] = {}
-    reference: np.ndarray | None = None
-    for backend in backends:
-        model = BertSim.load(reranker, backend=backend, threads=threads)
-        row: dict[str, Any] = {}
-        for depth in (20, 100):
-            model.score(queries[0], ads[:depth])  # warm-up
-            times, scores = [], []
-            for i, query in enumerate(queries):
-                texts = ads[i * depth % len(ads):][:depth]
+    models = {b: BertSim.load(reranker, backend=b, threads=threads) for b in backends}
+    out: dict[str, Any] = {b: {} for b in backends}
+    for depth in (20, 100):
+        times: dict[str, list[float]] = {b: [] for b in backends}
+        scores: dict[str, list[np.ndarray]] = {b: [] for b in backends}
+        for i, query in enumerate([queries[0], *queries]):  # the first is a warm-up
+            texts = ads[i * depth % len(ads):][:depth]
+            for backend, model in models.items():
                 start = time.perf_counter()
-                scores.append(model.score(query, texts))
-                times.append(1000 * (time.perf_counter() - start))
-            row[f"top{depth}_ms"] = round(statistics.median(times), 1)
+                result = model.score(query, texts)
+                if i:
+                    times[backend].append(1000 * (time.perf_counter() - start))
+                    scores[backend].append(result)
+        reference = np.concatenate(scores["torch"])
+        for backend in backends:
+            out[backend][f"top{depth}_ms"] = round(statistics.median(times[backend]), 1)
+            out[backend][f"top{depth}_ratio"] = ratio(times["torch"], times[backend])
             if depth == 100:
-                flat = np.concatenate(scores)
-                reference = flat if reference is None else reference
-                row["spearman_vs_fp32"] = round(float(spearmanr(flat, reference)[0]), 5)
-                row["max_abs_diff"] = round(float(np.abs(flat - reference).max()), 4)
-        out[backend] = row
-        print(f"  rerank {backend:34} {row}", file=sys.stderr)
-    return out
+                flat = np.concatenate(scores[backend])
+                out[backend]["spearman_vs_fp32"] = round(float(spearmanr(flat, reference)[0]), 5)
+                out[backend]["max_abs_diff"] = round(float(np.abs(flat - reference).max()), 4)
+    for backend in backends:
+        print(f"  rerank {backend:34} {out[backend]}", file=sys.stderr)
+    return {backends[-1]: out[backends[-1]]}
 
 
 def end_to_end(index: Path, reranker: str, backends: Sequence[str], queries: list[str],
                threads: int | None) -> dict[str, Any]:
-    """Single-query ``Retriever.search`` (encode, HNSW, rerank 100) p50/p99 per back-end."""
+    """Single-query ``Retriever.search`` (encode, HNSW, rerank 100) p50/p99 per back-end,
+    back-ends interleaved per query."""
     from rerank import BertSim
     from retrieval.retriever import Retriever
 
+    retrievers = {b: Retriever.load(index, backend=b, threads=threads, candidates=100,
+                                    reranker=BertSim.load(reranker, backend=b, threads=threads))
+                  for b in backends}
+    times = interleaved({f"{b}|{i}": lambda r=r, q=q: r.search(q, k=10)
+                         for i, q in enumerate(queries) for b, r in retrievers.items()}, 1)
     out = {}
     for backend in backends:
-        retriever = Retriever.load(
-            index, backend=backend, threads=threads, candidates=100,
-            reranker=BertSim.load(reranker, backend=backend, threads=threads))
-        retriever.search(queries[0], k=10)
-        times = []
-        for query in queries:
-            start = time.perf_counter()
-            retriever.search(query, k=10)
-            times.append(1000 * (time.perf_counter() - start))
-        out[backend] = {"p50_ms": round(float(np.percentile(times, 50)), 1),
-                        "p99_ms": round(float(np.percentile(times, 99)), 1)}
+        ms = [1000 * t for key, (t,) in times.items() if key.startswith(f"{backend}|")]
+        out[backend] = {"p50_ms": round(float(np.percentile(ms, 50)), 1),
+                        "p99_ms": round(float(np.percentile(ms, 99)), 1)}
         print(f"  search {backend:34} {out[backend]}", file=sys.stderr)
     return out
 
 
-def build_speed(encoders: dict[str, Encoder], ads: pd.DataFrame, work: Path,
-                repeats: int) -> dict[str, Any]:
+def build_speed(encoders: dict[str, Encoder], measured: Sequence[str], ads: pd.DataFrame,
+                work: Path, repeats: int) -> dict[str, Any]:
     """``build_index`` ads/s per back-end against plain encode + FAISS add of the same texts."""
     table = work / "build-ads.csv"
     ads.to_csv(table, index=False)
@@ -208,13 +225,15 @@ def build_speed(encoders: dict[str, Encoder], ads: pd.DataFrame, work: Path,
         index = faiss.IndexFlatIP(st.get_embedding_dimension())
         index.add(st.encode(texts, batch_size=128, normalize_embeddings=True))
 
-    base = median_time(plain, repeats)
-    out: dict[str, Any] = {"ads": len(ads), "sentence-transformers + FAISS add": {
-        "ads_per_s": round(len(ads) / base, 1)}}
-    for system, encoder in encoders.items():
-        seconds = median_time(lambda e=encoder: build_index(
-            table, work / "build-idx", model=e, progress=False), repeats)
-        out[system] = {"ads_per_s": round(len(ads) / seconds, 1), "ratio": round(base / seconds, 2)}
+    fns: dict[str, Callable[[], Any]] = {PLAIN_BUILD: plain}
+    fns.update({system: lambda e=encoders[system]: build_index(
+        table, work / "build-idx", model=e, progress=False) for system in measured})
+    times = interleaved(fns, repeats)
+    out: dict[str, Any] = {"ads": len(ads)}
+    for system, seconds in times.items():
+        out[system] = {"ads_per_s": round(len(ads) / statistics.median(seconds), 1)}
+        if system != PLAIN_BUILD:
+            out[system]["ratio"] = ratio(times[PLAIN_BUILD], seconds)
         print(f"  build {system:34} {out[system]}", file=sys.stderr)
     return out
 
@@ -224,8 +243,11 @@ def markdown(report: dict) -> str:
                and "ratio" in report["encode"]["queries"][s]]
     lines = ["# Inference speed by back-end", "",
              (f"- command: `{report['command']}`; date {report['date']}; {report['threads']} "
-              f"threads; median of {report['repeats']} runs after a warm-up; ratios are against "
-              "`SentenceTransformer.encode` fp32 (batch 128) on the same texts in the same run."),
+              f"threads; {report['repeats']} rounds after a warm-up round, every system once per "
+              "round; throughput is the median, the ratio the median of per-round ratios against "
+              "`SentenceTransformer.encode` fp32 (batch 128) on the same texts (encode, build) "
+              "or PyTorch fp32 (rerank), each system in its own process with its own baseline "
+              "(the ST fp32 column is the torch process's)."),
              f"- reranker: `{report['reranker']}`", "",
              "## Encode (texts/s, ratio to sentence-transformers fp32, mean / min cosine to fp32)",
              "", "| set | texts | tokens | ST fp32 | " + " | ".join(systems) + " |",
@@ -234,11 +256,11 @@ def markdown(report: dict) -> str:
         cells = [f"{row[s]['texts_per_s']:.0f} (**{row[s]['ratio']:.2f}×**; "
                  f"{row[s]['mean_cosine']:.5f} / {row[s]['min_cosine']:.5f})" for s in systems]
         lines.append(f"| {name} | {row['texts']} | {row['tokens']} | "
-                     f"{row['sentence-transformers fp32']['texts_per_s']:.0f} | " + " | ".join(cells) + " |")
+                     f"{row[BASELINE]['texts_per_s']:.0f} | " + " | ".join(cells) + " |")
     lines += ["", "Tokens/s (real tokens, padding not counted):", "",
               "| set | ST fp32 | " + " | ".join(systems) + " |", "|---|---:|" + "---:|" * len(systems)]
     for name, row in report["encode"].items():
-        lines.append(f"| {name} | {row['sentence-transformers fp32']['tokens_per_s']:,} | "
+        lines.append(f"| {name} | {row[BASELINE]['tokens_per_s']:,} | "
                      + " | ".join(f"{row[s]['tokens_per_s']:,}" for s in systems) + " |")
     lines += ["", "## Retrieval quality (Cranfield, 1,400 abstracts, 225 queries, flat index)", "",
               "| system | recall@10 vs fp32 index | nDCG@10 |", "|---|---:|---:|"]
@@ -246,20 +268,22 @@ def markdown(report: dict) -> str:
         lines.append(f"| {system} | {row['recall@10_vs_fp32']:.4f} | {row['ndcg@10']:.4f} |")
     if report.get("rerank"):
         lines += ["", "## BertSim rerank (median ms per query) and end-to-end search", "",
-                  ("| back-end | 20 candidates ms | 100 candidates ms | Spearman to fp32 | max abs "
-                   "diff | search p50 ms | search p99 ms |"), "|---|---:|---:|---:|---:|---:|---:|"]
+                  ("| back-end | 20 candidates ms | 100 candidates ms (ratio to fp32) | Spearman "
+                   "to fp32 | max abs diff | search p50 ms | search p99 ms |"),
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for backend, row in report["rerank"].items():
             e2e = report["end_to_end"].get(backend, {})
-            lines.append(f"| {backend} | {row['top20_ms']} | {row['top100_ms']} | "
+            lines.append(f"| {backend} | {row['top20_ms']} | {row['top100_ms']} "
+                         f"({row['top100_ratio']:.2f}×) | "
                          f"{row['spearman_vs_fp32']} | {row['max_abs_diff']} | "
                          f"{e2e.get('p50_ms', '—')} | {e2e.get('p99_ms', '—')} |")
     b = report["build"]
     lines += ["", f"## Build ({b['ads']:,} sample-catalogue ads, flat index, model loaded)", "",
               "| system | ads/s | ratio |", "|---|---:|---:|",
               (f"| sentence-transformers encode + FAISS add | "
-               f"{b['sentence-transformers + FAISS add']['ads_per_s']} | 1.00 |")]
+               f"{b[PLAIN_BUILD]['ads_per_s']} | 1.00 |")]
     lines += [f"| `build_index` {s} | {b[s]['ads_per_s']} | **{b[s]['ratio']:.2f}×** |"
-              for s in b if s not in ("ads", "sentence-transformers + FAISS add")]
+              for s in b if s not in ("ads", PLAIN_BUILD)]
     return "\n".join(lines) + "\n"
 
 
@@ -284,6 +308,48 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def measure(system: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Every row of one system (and its baselines), in this process."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    encoders = {"torch": Encoder(backend="torch", threads=args.threads)}
+    if system == INT8:
+        encoders[system] = int8_encoder(args.threads)
+    elif system != "torch":
+        encoders[system] = Encoder(backend=system, threads=args.threads)
+    part: dict[str, Any] = {
+        "encode": encode_speed(encoders, [system], text_sets(args.texts, args.long_texts),
+                               args.repeats),
+        "recall": recall_against_fp32(encoders, [system]),
+    }
+    if system == INT8:  # measured for the record; no back-end offers it
+        return part
+    sample = load_eval_dataset("sample-catalogue")
+    ads = pd.DataFrame({"ad_id": sample.doc_ids(), "text": sample.doc_texts()}).head(args.build_ads)
+    with tempfile.TemporaryDirectory(prefix="adrecall-speed-") as tmp:
+        work = Path(tmp)
+        part["build"] = build_speed(encoders, [system], ads, work, args.repeats)
+        if args.reranker:
+            queries = list(sample.queries.values())[:args.queries]
+            backends = list(dict.fromkeys(["torch", system]))
+            part["rerank"] = rerank_speed(args.reranker, backends, queries, sample.doc_texts(),
+                                          args.threads)
+            build_index(work / "build-ads.csv", work / "hnsw", model=encoders["torch"],
+                        index_type="hnsw", progress=False)
+            part["end_to_end"] = end_to_end(work / "hnsw", args.reranker, [system], queries,
+                                            args.threads)
+    return part
+
+
+def merge(into: dict[str, Any], part: dict[str, Any]) -> None:
+    """Nested dicts of ``part`` merged into ``into``."""
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        elif key not in into:
+            into[key] = value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reranker", help="a trained BertSim folder (rerank and end-to-end rows)")
@@ -294,34 +360,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
+    parser.add_argument("--system", help=argparse.SUPPRESS)  # one system, in a child process
+    parser.add_argument("--part", help=argparse.SUPPRESS)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    backends = [b for b in BACKENDS if missing_reason(b) is None]
-    encoders = {b: Encoder(backend=b, threads=args.threads) for b in backends}
-    if "onnx" in backends:
-        encoders[INT8] = int8_encoder(args.threads)
-    sets = text_sets(args.texts, args.long_texts)
+    if args.system:
+        Path(args.part).write_text(json.dumps(measure(args.system, args)), encoding="utf-8")
+        return 0
+    systems = [b for b in BACKENDS if missing_reason(b) is None]
+    systems += [INT8] if "onnx" in systems else []
     report: dict[str, Any] = {
-        "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m benchmarks.speed " + " ".join(argv),
         "date": time.strftime("%Y-%m-%d"), "threads": args.threads or torch.get_num_threads(),
-        "repeats": args.repeats, "reranker": args.reranker, "backends": backends,
+        "repeats": args.repeats, "reranker": args.reranker, "backends": systems,
+        "isolation": "each system measured in its own process (with its fp32 references): "
+                     "thread pools of different engines in one process (PyTorch's OpenMP, "
+                     "OpenVINO's TBB, onnxruntime's) spin against each other on 2 cores",
     }
-    report["encode"] = encode_speed(encoders, sets, args.repeats)
-    report["recall"] = recall_against_fp32(encoders)
-    sample = load_eval_dataset("sample-catalogue")
-    ads = pd.DataFrame({"ad_id": sample.doc_ids(), "text": sample.doc_texts()}).head(args.build_ads)
-    with tempfile.TemporaryDirectory(prefix="adrecall-speed-") as tmp:
-        work = Path(tmp)
-        report["build"] = build_speed({b: encoders[b] for b in backends}, ads, work, args.repeats)
-        if args.reranker:
-            queries = list(sample.queries.values())[:args.queries]
-            report["rerank"] = rerank_speed(args.reranker, backends, queries,
-                                            sample.doc_texts(), args.threads)
-            build_index(work / "build-ads.csv", work / "hnsw", model=encoders["torch"],
-                        index_type="hnsw", progress=False)
-            report["end_to_end"] = end_to_end(work / "hnsw", args.reranker, backends, queries,
-                                              args.threads)
+    with tempfile.TemporaryDirectory(prefix="adrecall-speed-parts-") as tmp:
+        for system in systems:
+            part = Path(tmp) / "part.json"
+            subprocess.run([sys.executable, "-m", "benchmarks.speed", *argv, "--system", system,
+                            "--part", str(part)], check=True)
+            merge(report, json.loads(part.read_text(encoding="utf-8")))
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     (results / "speed.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

@@ -25,6 +25,9 @@ IVF_POINTS_PER_LIST = 39  # FAISS warns below 39 training points per centroid
 IVF_TRAINING_PER_LIST = 64
 """Training points per IVF list: k-means on a sample, not on every ad (at 1M ads and 4,000
 lists, all 256 points per list that FAISS would take cost several times longer)."""
+IVF_KMEANS_ITERATIONS = 10
+"""k-means iterations of IVF training (FAISS's default is 25; the centroids barely move after
+10, and at 1M ads each iteration costs tens of seconds on 2 cores)."""
 PQ_CODE_VALUES = 256  # 8-bit codes: each sub-quantizer has 256 centroids to train
 SQ_TRAINING = 65_536
 
@@ -87,7 +90,7 @@ def training_size(spec: IndexSpec) -> int:
     if spec.index_type not in ("ivf", "ivfpq"):
         return 0
     wanted = ivf_list_count(spec.factory) * IVF_TRAINING_PER_LIST
-    return max(wanted, PQ_CODE_VALUES * IVF_TRAINING_PER_LIST) if spec.index_type == "ivfpq" else wanted
+    return max(wanted, PQ_CODE_VALUES * IVF_POINTS_PER_LIST) if spec.index_type == "ivfpq" else wanted
 
 
 def ivf_list_count(factory: str) -> int:
@@ -96,8 +99,18 @@ def ivf_list_count(factory: str) -> int:
 
 
 def create_index(spec: IndexSpec, dimension: int) -> faiss.Index:
-    """An empty FAISS index for ``spec`` with its search parameters applied."""
+    """An empty FAISS index for ``spec`` with its search parameters applied.
+
+    IVF trains its centroids in :data:`IVF_KMEANS_ITERATIONS` rounds. IVF-PQ skips FAISS's
+    polysemous training (codes ordered for Hamming filtering, which
+    adrecall does not use): on 3,000 ads of 384 dimensions it took 200 of the 210 seconds.
+    """
     index = faiss.index_factory(dimension, spec.factory, faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.cp.niter = IVF_KMEANS_ITERATIONS
+        if isinstance(faiss.downcast_index(ivf), faiss.IndexIVFPQ):
+            faiss.downcast_index(ivf).do_polysemous_training = False
     apply_search_params(index, spec.search_params)
     return index
 

@@ -152,7 +152,7 @@ def test_save_load_gives_identical_scores(tiny_model_dir: Path, tmp_path: Path) 
     names = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert {"config.json", "model.safetensors", "head.safetensors", "manifest.json"} <= set(names)
     assert not [n for n in names if n.endswith((".bin", ".pt", ".pkl", ".pth"))]
-    loaded = BertSim.load(tmp_path / "m")
+    loaded = BertSim.load(tmp_path / "m", backend="torch")  # the same engine: the same bits
     np.testing.assert_array_equal(loaded.score("cheap shoes", texts), before)
     assert before.dtype == np.float32 and before.shape == (4,)
 
@@ -176,7 +176,7 @@ def test_pooler_choice(tiny_model_dir: Path, tmp_path: Path) -> None:
     model = BertSim.from_encoder(tiny_model_dir, pooling="pooler", max_length=16)
     assert model.pooling == "pooler" and model.encoder.pooler is not None
     model.save(tmp_path / "p")
-    loaded = BertSim.load(tmp_path / "p")
+    loaded = BertSim.load(tmp_path / "p", backend="torch")
     assert loaded.pooling == "pooler"
     np.testing.assert_array_equal(loaded.score("red", ["blue car"]), model.score("red", ["blue car"]))
 

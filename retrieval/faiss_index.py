@@ -22,9 +22,9 @@ METRIC = "inner_product"
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 64
 IVF_POINTS_PER_LIST = 39  # FAISS warns below 39 training points per centroid
-IVF_TRAINING_PER_LIST = 64
+IVF_TRAINING_PER_LIST = IVF_POINTS_PER_LIST
 """Training points per IVF list: k-means on a sample, not on every ad (at 1M ads and 4,000
-lists, all 256 points per list that FAISS would take cost several times longer)."""
+lists, the 256 points per list that FAISS would take cost 6.5x longer)."""
 IVF_KMEANS_ITERATIONS = 10
 """k-means iterations of IVF training (FAISS's default is 25; the centroids barely move after
 10, and at 1M ads each iteration costs tens of seconds on 2 cores)."""

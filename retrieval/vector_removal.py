@@ -38,8 +38,10 @@ def remove_vectors(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
     positions = faiss.vector_to_array(index.id_map)
     removed = np.isin(positions, ids)
     compacted = np.arange(len(positions), dtype=np.int64) - np.cumsum(removed)
-    index.remove_ids(faiss.IDSelectorBatch(ids))
     ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None and ivf.direct_map.type != faiss.DirectMap.NoMap:
+        ivf.make_direct_map(False)  # FAISS cannot remove through a direct map's array
+    index.remove_ids(faiss.IDSelectorBatch(ids))
     if ivf is not None:
         lists = ivf.invlists
         for number in range(ivf.nlist):

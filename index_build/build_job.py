@@ -2,8 +2,9 @@
 
 Flow: check the output and its checkpoint, scan the table (cheap checks first) → clean up what
 a killed build left → load the encoder → for every chunk not yet in the checkpoint, encode it
-and write its shard → train the FAISS index if its type needs it → add the shards in order →
-stage the index directory beside the output and swap it in → remove the checkpoint.
+and write its shard (here, or on a Dask cluster's workers: :mod:`index_build.dask_build`) →
+train the FAISS index if its type needs it → add the shards in order → stage the index
+directory beside the output and swap it in → remove the checkpoint.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -20,25 +22,21 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from adrecall.checksums import file_sha256
-from adrecall.models import resolve_model_dir
+from adrecall.models import DEFAULT_MODEL, model_label, resolve_model_dir, weights_sha256
 from index_build.ad_source import AdSource
 from index_build.checkpoint import (
     check_checkpoint,
+    checkpoint_dir,
     clean_up_checkpoint_leftovers,
     open_checkpoint,
     remove_checkpoint,
     set_checkpoint_aside,
 )
+from index_build.chunk_tasks import EncoderSettings
+from index_build.encoder_facts import EncoderFacts
 from index_build.index_assembly import Batches, build_best_index, evenly_spread
 from index_build.index_choice import AUTO, DEFAULT_TARGET_RECALL, candidate_specs
-from index_build.shards import (
-    ShardInfo,
-    embed_chunk,
-    read_shard_info,
-    read_shard_rows,
-    read_shard_vectors,
-    write_shard,
-)
+from index_build.shards import ShardInfo, ShardStore, embed_chunk
 from retrieval.encoder import Encoder
 from retrieval.faiss_index import METRIC
 from retrieval.folder_swap import fs_step
@@ -77,6 +75,15 @@ class BuildSummary:
     """What ran the model, and for ``auto`` why (:meth:`BackendChoice.describe`)."""
     tuning: dict[str, object] | None = None
     """What choosing and tuning the index measured (the manifest's ``tuning``)."""
+    cluster: str | None = None
+    """The Dask cluster that encoded the ads (``None``: this process)."""
+    retried_chunks: int = 0
+    """Chunks encoded more than once because their worker died (cluster builds)."""
+    encode_seconds: float = 0.0
+    """Time spent encoding chunks; the rest of ``seconds`` is checks and model loading before,
+    and ``merge_seconds`` after."""
+    merge_seconds: float = 0.0
+    """Time from the last shard to the index in place: whitening, FAISS, ads table, manifest."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -104,6 +111,9 @@ def build_index(
     threads: int | None = None,
     max_memory: str | int | None = None,
     target_recall: float | None = None,
+    dask: str | None = None,
+    workers: int | None = None,
+    shard_store: str | None = None,
 ) -> BuildSummary:
     """Embed every ad of the table ``ads`` and write a searchable index directory at ``out``.
 
@@ -135,6 +145,8 @@ def build_index(
         raise ValueError(f"lexical_language must be one of {LANGUAGES}, got {lexical_language!r}")
     if target_recall is not None and not 0 < target_recall <= 1:
         raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
+    on_cluster = dask is not None or workers is not None
+    _check_cluster_options(dask, workers, model)
     budget = parse_memory(max_memory) if max_memory is not None else None
     if index_type == AUTO and target_recall is None:
         target_recall = DEFAULT_TARGET_RECALL
@@ -147,33 +159,59 @@ def build_index(
     candidate_specs(index_type, count, 16)  # the type and count, checked before the model loads
     clean_up_leftovers(out)
     clean_up_checkpoint_leftovers(out)
-    encoder = model if isinstance(model, Encoder) else Encoder(
-        model, normalize_text=normalize_text, backend=backend, threads=threads)
-    if encoder.normalize_text != normalize_text:
-        raise ValueError("the encoder's normalize_text differs from the build's normalize_text")
-    specs = candidate_specs(index_type, count, whiten_dim or encoder.dimension, budget)
-    source_sha = file_sha256(source.path)
-    state = {
-        "source_sha256": source_sha,
-        "model_sha256": encoder.weights_sha256,
-        "normalize_text": normalize_text,
-        "chunk_rows": chunk_rows,
-        "id_column": id_column,
-        "text_column": text_column,
-        "max_length": encoder.max_length,
-        "wobert": encoder.wobert,
-    }
-    checkpoint = open_checkpoint(out, state, resume)
+    if shard_store is not None and not checkpoint_dir(out).exists():
+        ShardStore.at(shard_store).create()
+    with ExitStack() as cluster:
+        if on_cluster:
+            from index_build.dask_build import cluster_encoder_facts, dask_client
 
-    shards, resumed = _encode_shards(source, encoder, checkpoint, count, chunk_rows, batch_size, progress)
+            client = cluster.enter_context(dask_client(dask, workers))
+            label = model_label(model)
+            settings = EncoderSettings(None if label == DEFAULT_MODEL else label, normalize_text,
+                                       backend, threads, weights_sha256(model_dir))
+            facts = cluster_encoder_facts(client, settings)
+            settings = replace(settings, backend=facts.backend_choice.backend)
+        else:
+            encoder = model if isinstance(model, Encoder) else Encoder(
+                model, normalize_text=normalize_text, backend=backend, threads=threads)
+            if encoder.normalize_text != normalize_text:
+                raise ValueError("the encoder's normalize_text differs from the build's normalize_text")
+            facts = EncoderFacts.of(encoder)
+        specs = candidate_specs(index_type, count, whiten_dim or facts.dimension, budget)
+        source_sha = file_sha256(source.path)
+        state = {
+            "source_sha256": source_sha,
+            "model_sha256": facts.weights_sha256,
+            "normalize_text": normalize_text,
+            "chunk_rows": chunk_rows,
+            "id_column": id_column,
+            "text_column": text_column,
+            "max_length": facts.max_length,
+            "wobert": facts.wobert,
+            **({"shard_store": shard_store} if shard_store is not None else {}),
+        }
+        checkpoint = open_checkpoint(out, state, resume)
+        store = ShardStore.at(shard_store if shard_store is not None else checkpoint)
+        encoding_started = time.perf_counter()
+        if on_cluster:
+            from index_build.dask_build import encode_on_cluster
+
+            encoding = encode_on_cluster(client, source, store, settings, count, chunk_rows,
+                                         batch_size, progress)
+            shards, resumed = encoding.shards, encoding.resumed
+        else:
+            shards, resumed = _encode_shards(source, encoder, store, count, chunk_rows,
+                                             batch_size, progress)
+        encoded = time.perf_counter()
+
     whitening = None
     if whiten:
-        sample = evenly_spread(_shard_batches(checkpoint, shards)(), count, whiten_sample)[0]
+        sample = evenly_spread(_shard_batches(store, shards)(), count, whiten_sample)[0]
         whitening = fit_whitening(sample, whiten_dim)
     aside: list[Path | None] = []
     with staged_index_dir(out, after_swap=lambda: aside.append(set_checkpoint_aside(out))) as staging:
-        batches = _shard_batches(checkpoint, shards, whitening)
-        dimension = whitening.output_dim if whitening is not None else encoder.dimension
+        batches = _shard_batches(store, shards, whitening)
+        dimension = whitening.output_dim if whitening is not None else facts.dimension
         index, spec, tuning = build_best_index(specs, dimension, batches, count, target_recall,
                                                auto=index_type == AUTO)
         faiss.write_index(index, str(staging / INDEX_FILE))
@@ -181,7 +219,7 @@ def build_index(
         if whitening is not None:
             whitening.save(staging / WHITENING_FILE)
             fs_step(f"wrote {staging / WHITENING_FILE}")
-        _write_ads_table(staging / ADS_FILE, checkpoint, shards)
+        _write_ads_table(staging / ADS_FILE, store, shards)
         fs_step(f"wrote {staging / ADS_FILE}")
         lexical_index = None
         if lexical:
@@ -193,13 +231,13 @@ def build_index(
         write_manifest(
             staging,
             Manifest(
-                model=encoder.label,
-                model_sha256=encoder.weights_sha256,
+                model=facts.label,
+                model_sha256=facts.weights_sha256,
                 dimension=index.d,
-                model_dimension=encoder.dimension,
+                model_dimension=facts.dimension,
                 metric=METRIC,
                 normalize_text=normalize_text,
-                wobert=encoder.wobert,
+                wobert=facts.wobert,
                 index_type=spec.index_type,
                 factory=spec.factory,
                 search_params=spec.search_params,
@@ -211,11 +249,13 @@ def build_index(
                 build_seconds=round(seconds, 3),
                 sources={str(source.path.resolve()): source_sha},
                 lexical=lexical_index.recorded if lexical_index is not None else None,
-                backend=encoder.backend_choice.to_dict(),
+                backend=facts.backend_choice.to_dict(),
                 tuning=tuning.to_dict() if tuning is not None else None,
             ),
         )
     remove_checkpoint(out, aside[0] if aside else None)
+    if shard_store is not None:
+        store.remove()
     seconds = time.perf_counter() - started
     return BuildSummary(
         out=str(out),
@@ -228,15 +268,19 @@ def build_index(
         truncated=sum(s.truncated for s in shards),
         resumed_ads=resumed,
         lexical=lexical_index.language if lexical_index is not None else None,
-        backend=encoder.backend_choice.describe(),
+        backend=facts.backend_choice.describe(),
         tuning=tuning.to_dict() if tuning is not None else None,
+        cluster=encoding.where if on_cluster else None,
+        retried_chunks=encoding.retried if on_cluster else 0,
+        encode_seconds=round(encoded - encoding_started, 3),
+        merge_seconds=round(time.perf_counter() - encoded, 3),
     )
 
 
 def _encode_shards(
     source: AdSource,
     encoder: Encoder,
-    checkpoint: Path,
+    store: ShardStore,
     count: int,
     chunk_rows: int,
     batch_size: int,
@@ -247,10 +291,10 @@ def _encode_shards(
     resumed = 0
     with tqdm(total=count, unit="ad", desc="encoding ads", disable=not progress) as bar:
         for chunk in source.chunks(chunk_rows):
-            info = read_shard_info(checkpoint, chunk.number)
+            info = store.info(chunk.number)
             if info is None:
                 vectors, truncated = embed_chunk(chunk, encoder, batch_size)
-                info = write_shard(checkpoint, chunk, vectors, truncated)
+                info = store.write(chunk, vectors, truncated)
             else:
                 resumed += info.rows
             shards.append(info)
@@ -258,20 +302,31 @@ def _encode_shards(
     return shards, resumed
 
 
-def _shard_batches(checkpoint: Path, shards: list[ShardInfo],
+def _shard_batches(store: ShardStore, shards: list[ShardInfo],
                    whitening: Whitening | None = None) -> Batches:
-    """Passes over the checkpoint's vectors (whitened when the index is) and their faiss ids."""
+    """Passes over the shards' vectors (whitened when the index is) and their faiss ids."""
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for info in shards:
-            vectors = np.ascontiguousarray(read_shard_vectors(checkpoint, info.number),
-                                           dtype=np.float32)
-            ids = read_shard_rows(checkpoint, info.number).column("faiss_id").to_numpy()
+            vectors = np.ascontiguousarray(store.vectors(info.number), dtype=np.float32)
+            ids = store.rows(info.number).column("faiss_id").to_numpy()
             yield (whitening.apply(vectors) if whitening is not None else vectors), ids
 
     return batches
 
 
-def _write_ads_table(path: Path, checkpoint: Path, shards: list[ShardInfo]) -> None:
+def _write_ads_table(path: Path, store: ShardStore, shards: list[ShardInfo]) -> None:
     with pq.ParquetWriter(path, ADS_SCHEMA) as writer:
         for info in shards:
-            writer.write_table(read_shard_rows(checkpoint, info.number))
+            writer.write_table(store.rows(info.number))
+
+
+def _check_cluster_options(dask: str | None, workers: int | None,
+                           model: str | Path | Encoder | None) -> None:
+    if dask is not None and workers is not None:
+        raise ValueError(f"give either dask (a scheduler address, got {dask!r}) or workers (a new "
+                         f"local cluster, got {workers}), not both")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if (dask is not None or workers is not None) and isinstance(model, Encoder):
+        raise ValueError("a cluster build loads the model on every worker: pass the model's "
+                         "directory (or None for the default), not a loaded Encoder")

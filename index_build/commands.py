@@ -58,6 +58,17 @@ def _register_build(subparsers: argparse._SubParsersAction) -> None:
                         help="lexical tokenizer: en words, zh jieba words, mixed (jieba for CJK "
                         "runs, words elsewhere), or auto from the ads (default)")
     parser.add_argument("--resume", action="store_true", help="continue a build that was killed, from its checkpoint")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--dask", default=None, metavar="ADDRESS",
+                         help="encode the chunks on the Dask cluster whose scheduler is at ADDRESS "
+                         "(e.g. tcp://10.0.0.5:8786); this machine merges the shards")
+    cluster.add_argument("--workers", type=int, default=None, metavar="N",
+                         help="encode the chunks on a new local Dask cluster of N processes, one "
+                         "thread each, bound to 127.0.0.1")
+    parser.add_argument("--shard-store", default=None, metavar="URL",
+                        help="folder or fsspec URL (file://, s3://, ...) where the chunks' shards "
+                        "are written; every worker and this machine must reach it (default: "
+                        "OUT.partial beside the index)")
     add_output_switches(parser)
     parser.set_defaults(func=_run)
 
@@ -71,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
         + f", {summary.seconds:.1f} s, {summary.ads_per_second:.0f} ads/s, "
         f"{summary.bytes_on_disk / 1e6:.1f} MB on disk, backend {summary.backend}"
         + (f", {summary.resumed_ads} ads taken from the checkpoint" if summary.resumed_ads else "")
+        + (f"; encoded on {summary.cluster}, {summary.retried_chunks} chunks retried"
+           if summary.cluster else "")
         + (f"; {summary.truncated} texts truncated to the model's maximum length" if summary.truncated else "")
         + (_tuning_text(summary.tuning) if summary.tuning else "")
     ))

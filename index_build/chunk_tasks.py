@@ -1,0 +1,76 @@
+"""What a cluster worker runs for a build: load the model once per process, then encode whole
+chunks into the shard store with the same functions a local build uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from index_build.ad_source import AdChunk
+from index_build.encoder_facts import EncoderFacts
+from index_build.shards import ShardInfo, ShardStore, embed_chunk
+from retrieval.encoder import Encoder
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How every worker loads the model. ``model`` is as the user gave it (``None`` for the
+    embedded default, which each worker finds in its own installation, or a directory every
+    worker can read); ``weights_sha256`` is what the client hashed, so a worker holding other
+    weights under that name refuses to encode."""
+
+    model: str | None
+    normalize_text: bool
+    backend: str
+    threads: int | None
+    weights_sha256: str
+
+
+_loaded: tuple[EncoderSettings, Encoder] | None = None
+
+
+def worker_encoder(settings: EncoderSettings) -> Encoder:
+    """This process's encoder for ``settings``, loaded on first use and kept for later chunks
+    (one loaded with ``auto`` is reused by chunks that name the back-end it chose)."""
+    global _loaded
+    if _loaded is not None:
+        loaded_settings, encoder = _loaded
+        if settings in (loaded_settings, replace(loaded_settings, backend=encoder.backend)):
+            return encoder
+    encoder = Encoder(settings.model, normalize_text=settings.normalize_text,
+                      backend=settings.backend, threads=settings.threads or _worker_threads())
+    if encoder.weights_sha256 != settings.weights_sha256:
+        raise ValueError(
+            f"the model {settings.model or 'default'} on this worker has weights "
+            f"{encoder.weights_sha256[:12]}…, but the build's client hashed "
+            f"{settings.weights_sha256[:12]}…; give every worker the same model files"
+        )
+    _loaded = (settings, encoder)
+    return encoder
+
+
+def describe_encoder(settings: EncoderSettings) -> EncoderFacts:
+    """Load the model on this worker and report what the index must record about it."""
+    return EncoderFacts.of(worker_encoder(settings))
+
+
+def encode_chunk_into(store: str, chunk: AdChunk, settings: EncoderSettings,
+                      batch_size: int) -> ShardInfo:
+    """Encode ``chunk`` and write its shard into the store at ``store``. A chunk whose shard
+    is already complete (its first attempt's worker died after writing it) is not redone."""
+    shards = ShardStore(store)
+    done = shards.info(chunk.number)
+    if done is not None:
+        return done
+    shards.mark_attempt(chunk.number)
+    vectors, truncated = embed_chunk(chunk, worker_encoder(settings), batch_size)
+    return shards.write(chunk, vectors, truncated)
+
+
+def _worker_threads() -> int | None:
+    """The thread count Dask gave this worker, so its model uses no more cores than that."""
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError):
+        return None

@@ -1,0 +1,171 @@
+"""Encode a build's chunks on a Dask cluster; the client keeps the merge.
+
+The client streams the ad table in chunks and submits each unfinished one as a task
+(:func:`index_build.chunk_tasks.encode_chunk_into`): the chunk's rows travel inside the task,
+so a chunk whose worker dies is simply run again on another, and at most a few chunks per
+worker thread are in flight, so the client's memory stays bounded however large the table.
+Workers write shards into the shard store; the build then merges them exactly as a local one.
+
+``distributed`` is imported only here, inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tqdm.auto import tqdm
+
+from index_build.ad_source import AdSource
+from index_build.chunk_tasks import EncoderSettings, describe_encoder, encode_chunk_into
+from index_build.encoder_facts import EncoderFacts
+from index_build.shards import ShardInfo, ShardStore
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+CONNECT_TIMEOUT_S = 20
+"""How long to keep trying a scheduler address before giving up."""
+
+CHUNKS_PER_THREAD = 2
+"""Chunks queued per worker thread: one running, one ready, so no worker waits on the client."""
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be reached, or a chunk failed on it; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ClusterEncoding:
+    """What encoding on the cluster did: every shard in chunk order, the ads a previous run had
+    finished, the chunks run more than once (their worker died), and where it ran."""
+
+    shards: list[ShardInfo]
+    resumed: int
+    retried: int
+    where: str
+
+
+@contextmanager
+def dask_client(address: str | None, workers: int | None) -> Iterator[Client]:
+    """A client of the cluster at ``address``, or of a new local cluster of ``workers``
+    processes with one thread each, bound to 127.0.0.1 and shut down on exit."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ClusterError(
+            "building on a Dask cluster needs the distributed package: "
+            "pip install 'adrecall[dask]'"
+        ) from exc
+    if address is not None:
+        try:
+            client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(
+                f"cannot reach a Dask scheduler at {address!r} ({exc}); start one "
+                "(dask scheduler / dask worker) or use --workers N for a local cluster"
+            ) from exc
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def cluster_encoder_facts(client: Client, settings: EncoderSettings) -> EncoderFacts:
+    """Load the model on one worker (which keeps it for its chunks) and return its facts."""
+    _require_workers(client)
+    return client.submit(describe_encoder, settings, pure=False).result()
+
+
+def encode_on_cluster(
+    client: Client,
+    source: AdSource,
+    store: ShardStore,
+    settings: EncoderSettings,
+    count: int,
+    chunk_rows: int,
+    batch_size: int,
+    progress: bool,
+) -> ClusterEncoding:
+    """Encode every chunk of ``source`` that has no finished shard in ``store`` yet."""
+    threads = _require_workers(client)
+    unfinished = {n for n in store.attempts() if store.info(n) is None}
+    store.forget_attempts(unfinished)  # a killed run's attempts are not this run's retries
+    where = _describe(client, threads)
+    from distributed import as_completed
+
+    shards: dict[int, ShardInfo] = {}
+    dispatched: set[int] = set()
+    resumed = 0
+    in_flight = as_completed()
+    window = CHUNKS_PER_THREAD * threads
+    with tqdm(total=count, unit="ad", desc=f"encoding ads on {threads} Dask threads",
+              disable=not progress) as bar:
+        if progress and "dashboard" in _services(client):
+            bar.write(f"Dask dashboard: {client.dashboard_link}" + (
+                "" if importlib.util.find_spec("bokeh") else " (pip install bokeh to see it)"),
+                file=sys.stderr)
+        try:
+            for chunk in source.chunks(chunk_rows):
+                info = store.info(chunk.number)
+                if info is not None:
+                    shards[chunk.number] = info
+                    resumed += info.rows
+                    bar.update(info.rows)
+                    continue
+                dispatched.add(chunk.number)
+                in_flight.add(client.submit(
+                    encode_chunk_into, store.location, chunk, settings, batch_size,
+                    key=f"adrecall-chunk-{chunk.number:06d}-{id(in_flight):x}", pure=False))
+                while in_flight.count() >= window:
+                    _collect(next(in_flight), shards, bar)
+            for future in in_flight:
+                _collect(future, shards, bar)
+        except BaseException:
+            client.cancel(list(in_flight.futures))
+            raise
+    attempts = store.attempts()
+    retried = sum(1 for n in dispatched if len(attempts.get(n, ())) > 1)
+    return ClusterEncoding([shards[n] for n in sorted(shards)], resumed, retried, where)
+
+
+def _collect(future: Any, shards: dict[int, ShardInfo], bar: tqdm) -> None:
+    try:
+        info = future.result()
+    except Exception as exc:
+        number = int(future.key.split("-")[2])
+        raise ClusterError(
+            f"chunk {number} failed on the cluster: {type(exc).__name__}: {exc}; the finished "
+            "shards are kept, so fix the cause and run the build again with --resume"
+        ) from exc
+    shards[info.number] = info
+    bar.update(info.rows)
+
+
+def _require_workers(client: Client) -> int:
+    """Total worker threads, waiting up to a minute for a first worker to join."""
+    try:
+        client.wait_for_workers(1, timeout=60)
+    except TimeoutError as exc:
+        raise ClusterError(
+            f"the Dask scheduler at {client.scheduler.address} has no workers after 60 s; "
+            "start some with `dask worker ADDRESS`"
+        ) from exc
+    return sum(client.nthreads().values())
+
+
+def _services(client: Client) -> dict[str, Any]:
+    return client.scheduler_info().get("services", {})
+
+
+def _describe(client: Client, threads: int) -> str:
+    workers = len(client.nthreads())
+    return f"dask {client.scheduler.address}, {workers} workers, {threads} threads"

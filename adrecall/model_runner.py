@@ -53,7 +53,10 @@ class ModelRunner:
                                       "PERFORMANCE_HINT": "LATENCY",
                                       "CACHE_DIR": str(export_cache_root() / "openvino-blobs")}
             if threads is not None:
+                # OpenVINO pins its threads to the first cores: processes that each got a few
+                # threads (Dask workers, one service per core) would all share those cores
                 config["INFERENCE_NUM_THREADS"] = threads
+                config["ENABLE_CPU_PINNING"] = False
             self._compiled = core.compile_model(str(onnx_path), "CPU", config)
         else:
             import onnxruntime

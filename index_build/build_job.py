@@ -80,8 +80,8 @@ class BuildSummary:
     retried_chunks: int = 0
     """Chunks encoded more than once because their worker died (cluster builds)."""
     encode_seconds: float = 0.0
-    """Time spent encoding chunks; the rest of ``seconds`` is checks and model loading before,
-    and ``merge_seconds`` after."""
+    """Time spent encoding chunks (on a cluster, until it is shut down); the rest of
+    ``seconds`` is checks and model loading before, and ``merge_seconds`` after."""
     merge_seconds: float = 0.0
     """Time from the last shard to the index in place: whitening, FAISS, ads table, manifest."""
 
@@ -202,7 +202,7 @@ def build_index(
         else:
             shards, resumed = _encode_shards(source, encoder, store, count, chunk_rows,
                                              batch_size, progress)
-        encoded = time.perf_counter()
+    encoded = time.perf_counter()
 
     whitening = None
     if whiten:

@@ -80,9 +80,17 @@ def dask_client(address: str | None, workers: int | None) -> Iterator[Client]:
 
 
 def cluster_encoder_facts(client: Client, settings: EncoderSettings) -> EncoderFacts:
-    """Load the model on one worker (which keeps it for its chunks) and return its facts."""
+    """Load the model on every worker at once (each keeps it for its chunks; a worker that
+    joins later loads it at its first chunk) and return the first worker's facts."""
     _require_workers(client)
-    return client.submit(describe_encoder, settings, pure=False).result()
+    futures = [client.submit(describe_encoder, settings, workers=[address],
+                             allow_other_workers=False, pure=False)
+               for address in client.nthreads()]
+    try:
+        return client.gather(futures)[0]
+    except Exception as exc:
+        raise ClusterError(f"a worker could not load the model: {type(exc).__name__}: {exc}") \
+            from exc
 
 
 def encode_on_cluster(

@@ -202,18 +202,23 @@ def build_index(
         else:
             shards, resumed = _encode_shards(source, encoder, store, count, chunk_rows,
                                              batch_size, progress)
-    encoded = time.perf_counter()
+        encoded = time.perf_counter()
+        whitening = None
+        if whiten:
+            sample = evenly_spread(_shard_batches(store, shards)(), count, whiten_sample)[0]
+            whitening = fit_whitening(sample, whiten_dim)
+        lists = None
+        if on_cluster:
+            from index_build.dask_build import cluster_list_assignment
 
-    whitening = None
-    if whiten:
-        sample = evenly_spread(_shard_batches(store, shards)(), count, whiten_sample)[0]
-        whitening = fit_whitening(sample, whiten_dim)
+            lists = cluster_list_assignment(client, store, shards, whitening)
+        dimension = whitening.output_dim if whitening is not None else facts.dimension
+        index, spec, tuning = build_best_index(specs, dimension,
+                                               _shard_batches(store, shards, whitening), count,
+                                               target_recall, auto=index_type == AUTO,
+                                               lists=lists)
     aside: list[Path | None] = []
     with staged_index_dir(out, after_swap=lambda: aside.append(set_checkpoint_aside(out))) as staging:
-        batches = _shard_batches(store, shards, whitening)
-        dimension = whitening.output_dim if whitening is not None else facts.dimension
-        index, spec, tuning = build_best_index(specs, dimension, batches, count, target_recall,
-                                               auto=index_type == AUTO)
         faiss.write_index(index, str(staging / INDEX_FILE))
         fs_step(f"wrote {staging / INDEX_FILE}")
         if whitening is not None:

@@ -1,11 +1,16 @@
 """What a cluster worker runs for a build: load the model once per process, then encode whole
-chunks into the shard store with the same functions a local build uses."""
+chunks into the shard store with the same functions a local build uses; for an IVF index,
+find the lists of its shards' vectors (:mod:`index_build.coarse_lists`)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from index_build.ad_source import AdChunk
+from index_build.coarse_lists import CoarseAssigner
 from index_build.encoder_facts import EncoderFacts
 from index_build.shards import ShardInfo, ShardStore, embed_chunk
 from retrieval.encoder import Encoder
@@ -26,6 +31,7 @@ class EncoderSettings:
 
 
 _loaded: tuple[EncoderSettings, Encoder] | None = None
+_assigner: tuple[str, CoarseAssigner] | None = None
 
 
 def worker_encoder(settings: EncoderSettings) -> Encoder:
@@ -36,6 +42,7 @@ def worker_encoder(settings: EncoderSettings) -> Encoder:
         loaded_settings, encoder = _loaded
         if settings in (loaded_settings, replace(loaded_settings, backend=encoder.backend)):
             return encoder
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no threads beyond the worker's
     encoder = Encoder(settings.model, normalize_text=settings.normalize_text,
                       backend=settings.backend, threads=settings.threads or _worker_threads())
     if encoder.weights_sha256 != settings.weights_sha256:
@@ -64,6 +71,20 @@ def encode_chunk_into(store: str, chunk: AdChunk, settings: EncoderSettings,
     shards.mark_attempt(chunk.number)
     vectors, truncated = embed_chunk(chunk, worker_encoder(settings), batch_size)
     return shards.write(chunk, vectors, truncated)
+
+
+def shard_lists(store: str, assigner: str, number: int) -> np.ndarray:
+    """The IVF list of every vector of shard ``number``, by the quantizer (and whitening) in
+    the store's file ``assigner``, read once per process."""
+    global _assigner
+    shards = ShardStore(store)
+    key = f"{store}/{assigner}"
+    if _assigner is None or _assigner[0] != key:
+        import faiss
+
+        faiss.omp_set_num_threads(_worker_threads() or faiss.omp_get_max_threads())
+        _assigner = (key, CoarseAssigner.from_bytes(shards.get(assigner)))
+    return _assigner[1].lists(np.asarray(shards.vectors(number)))
 
 
 def _worker_threads() -> int | None:

@@ -4,7 +4,9 @@ The client streams the ad table in chunks and submits each unfinished one as a t
 (:func:`index_build.chunk_tasks.encode_chunk_into`): the chunk's rows travel inside the task,
 so a chunk whose worker dies is simply run again on another, and at most a few chunks per
 worker thread are in flight, so the client's memory stays bounded however large the table.
-Workers write shards into the shard store; the build then merges them exactly as a local one.
+Workers write shards into the shard store; the build then merges them exactly as a local one,
+except that the IVF list of every vector (the costly part of filling an IVF index) is found
+on the workers too, once this machine has trained the index (:mod:`index_build.coarse_lists`).
 
 ``distributed`` is imported only here, inside the functions that use it.
 """
@@ -14,20 +16,31 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from index_build.ad_source import AdSource
-from index_build.chunk_tasks import EncoderSettings, describe_encoder, encode_chunk_into
+from index_build.chunk_tasks import (
+    EncoderSettings,
+    describe_encoder,
+    encode_chunk_into,
+    shard_lists,
+)
+from index_build.coarse_lists import ListAssignment, assigner_bytes
 from index_build.encoder_facts import EncoderFacts
 from index_build.shards import ShardInfo, ShardStore
 
 if TYPE_CHECKING:
+    import faiss
     from distributed import Client
+
+    from retrieval.whitening import Whitening
 
 CONNECT_TIMEOUT_S = 20
 """How long to keep trying a scheduler address before giving up."""
@@ -36,8 +49,9 @@ CHUNKS_PER_THREAD = 2
 """Chunks queued per worker thread: one running, one ready, so no worker waits on the client."""
 
 
-class ClusterError(RuntimeError):
-    """The cluster cannot be reached, or a chunk failed on it; the message says what to do."""
+class ClusterError(ValueError):
+    """The cluster cannot be reached, or a chunk failed on it; the message says what to do
+    (a ``ValueError``, so the command line ends in that one line, not a traceback)."""
 
 
 @dataclass(frozen=True)
@@ -145,15 +159,40 @@ def encode_on_cluster(
     return ClusterEncoding([shards[n] for n in sorted(shards)], resumed, retried, where)
 
 
-def _collect(future: Any, shards: dict[int, ShardInfo], bar: tqdm) -> None:
+def cluster_list_assignment(client: Client, store: ShardStore, shards: list[ShardInfo],
+                            whitening: Whitening | None) -> ListAssignment:
+    """IVF lists computed by the workers, one task per shard, from the trained quantizer that
+    this machine writes into the store (and deletes when every list is back)."""
+    def lists(index: faiss.Index) -> Iterator[np.ndarray]:
+        name = f"coarse-assigner-{uuid.uuid4().hex[:8]}.npz"
+        store.put(name, assigner_bytes(index, whitening))
+        futures = [client.submit(shard_lists, store.location, name, info.number, pure=False,
+                                 key=f"adrecall-lists-{info.number:06d}-{name[16:24]}")
+                   for info in shards]
+        try:
+            for future in futures:
+                yield _result(future)
+        finally:
+            client.cancel(futures)
+            store.delete(name)
+
+    return lists
+
+
+def _result(future: Any) -> Any:
+    """A task's result, or a :class:`ClusterError` naming its chunk."""
     try:
-        info = future.result()
+        return future.result()
     except Exception as exc:
         number = int(future.key.split("-")[2])
         raise ClusterError(
             f"chunk {number} failed on the cluster: {type(exc).__name__}: {exc}; the finished "
             "shards are kept, so fix the cause and run the build again with --resume"
         ) from exc
+
+
+def _collect(future: Any, shards: dict[int, ShardInfo], bar: tqdm) -> None:
+    info = _result(future)
     shards[info.number] = info
     bar.update(info.rows)
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 import faiss
 import numpy as np
 
+from index_build.coarse_lists import ListAssignment, add_with_lists
 from index_build.index_tuning import (
     RECALL_K,
     TuningResult,
@@ -41,13 +42,18 @@ def evenly_spread(batches: Iterable[tuple[np.ndarray, np.ndarray]], total: int,
     return np.ascontiguousarray(np.concatenate(vectors)), np.concatenate(ids)
 
 
-def assemble_index(spec: IndexSpec, dimension: int, batches: Batches, total: int) -> faiss.Index:
+def assemble_index(spec: IndexSpec, dimension: int, batches: Batches, total: int,
+                   lists: ListAssignment | None = None) -> faiss.Index:
     """A new index of ``spec``, trained on a sample when its type needs it, holding every
-    batch."""
+    batch; an IVF index takes each vector's list from ``lists`` when given (computed on a
+    cluster's workers: :mod:`index_build.coarse_lists`)."""
     index = create_index(spec, dimension)
     wanted = training_size(spec)
     if wanted:
         train_index(index, evenly_spread(batches(), total, wanted)[0])
+    if lists is not None and faiss.try_extract_index_ivf(index) is not None:
+        add_with_lists(index, batches(), lists(index))
+        return index
     for vectors, ids in batches():
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
     return index
@@ -55,21 +61,21 @@ def assemble_index(spec: IndexSpec, dimension: int, batches: Batches, total: int
 
 def build_best_index(
     specs: list[IndexSpec], dimension: int, batches: Batches, total: int,
-    target: float | None, auto: bool,
+    target: float | None, auto: bool, lists: ListAssignment | None = None,
 ) -> tuple[faiss.Index, IndexSpec, TuningResult | None]:
     """Build the candidates in order, each tuned towards ``target`` recall@10, until one
     reaches it; else keep the best. Returns the index (its search parameter set), its spec
     with the chosen parameters, and what was measured (``None``: too few ads to measure, or a
-    named flat index, which is exact)."""
+    named flat index, which is exact). ``lists``: see :func:`assemble_index`."""
     queries = tuning_query_count(total)
     if not queries or (not auto and specs[0].index_type == "flat"):
-        return assemble_index(specs[0], dimension, batches, total), specs[0], None
+        return assemble_index(specs[0], dimension, batches, total, lists), specs[0], None
     sample, sample_ids = evenly_spread(batches(), total, queries)
     exact = exact_neighbours(sample, batches(), RECALL_K + 1)
     best: tuple[faiss.Index, IndexSpec, TuningResult] | None = None
     measured: list[str] = []
     for spec in specs:
-        index = assemble_index(spec, dimension, batches, total)
+        index = assemble_index(spec, dimension, batches, total, lists)
         result = tune(index, spec.index_type, spec.factory, sample, sample_ids, exact, target,
                       spec.search_params)
         result.memory_bytes = estimate_index_bytes(spec, total, dimension)

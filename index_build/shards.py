@@ -129,6 +129,18 @@ class ShardStore:
         with fs.open(self._path(number, ".parquet"), "rb") as f:
             return pq.read_table(f, schema=ADS_SCHEMA)
 
+    def put(self, name: str, data: bytes) -> None:
+        """Write the file ``name`` beside the shards (atomically): what every worker reads."""
+        self._atomic(f"{self._fs[1]}/{name}", lambda f: f.write(data))
+
+    def get(self, name: str) -> bytes:
+        fs, root = self._fs
+        return fs.cat_file(f"{root}/{name}")
+
+    def delete(self, name: str) -> None:
+        fs, root = self._fs
+        fs.rm(f"{root}/{name}")
+
     def mark_attempt(self, number: int) -> None:
         """Record that this process started chunk ``number`` (named by host and process id)."""
         fs, _ = self._fs

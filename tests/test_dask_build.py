@@ -4,8 +4,12 @@ a local build's shards, and writes its shards to an fsspec store."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -73,6 +77,18 @@ def test_two_worker_cluster_build_has_the_ids_and_vectors_of_a_local_build(
         reference.model, reference.model_sha256, reference.factory, reference.files)
     assert manifest.backend is not None and manifest.backend["backend"] == "torch"
     assert not checkpoint_dir(tmp_path / "dask").exists()
+
+
+def test_ivf_lists_found_on_the_workers_give_the_local_build_byte_for_byte(
+    tmp_path: Path, cluster: str, encoder: Encoder
+) -> None:
+    ads = _ads(tmp_path, 400)
+    options = {"index_type": "ivf", "whiten": True, "chunk_rows": 64, "progress": False}
+    build_index(ads, tmp_path / "local", model=encoder, **options)
+    build_index(ads, tmp_path / "dask", dask=cluster, backend="torch", **options)
+    local, dask = (faiss.read_index(str(tmp_path / name / INDEX_FILE)) for name in ("local", "dask"))
+    assert faiss.extract_index_ivf(local).nlist > 1
+    np.testing.assert_array_equal(faiss.serialize_index(dask), faiss.serialize_index(local))
 
 
 def test_a_worker_killed_mid_chunk_has_its_chunk_retried_and_every_ad_lands_once(
@@ -179,6 +195,33 @@ def test_a_loaded_encoder_cannot_go_to_a_cluster(tmp_path: Path, encoder: Encode
                     progress=False)
 
 
+def test_a_local_cluster_listens_on_loopback_only() -> None:
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("this machine has no address besides loopback")
+    with dask_build.dask_client(None, 1) as client:
+        info = client.scheduler_info()
+        addresses = [client.scheduler.address, *info["workers"],
+                     *(w["nanny"] for w in info["workers"].values())]
+        ports = [int(a.rsplit(":", 1)[1]) for a in addresses]
+        ports += list(info["services"].values())
+        assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+        for port in ports:
+            with pytest.raises(OSError):
+                socket.create_connection((outside, port), timeout=2).close()
+
+
+def _outside_address() -> str | None:
+    """This machine's address on its outward interface (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
 def test_an_unreachable_scheduler_is_named(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dask_build, "CONNECT_TIMEOUT_S", 1)
@@ -193,3 +236,29 @@ def test_a_worker_with_other_weights_under_the_model_name_refuses_to_encode(
     settings = EncoderSettings(None, True, "torch", 1, "0" * 64)
     with pytest.raises(ValueError, match="give every worker the same model files"):
         worker_encoder(settings)
+
+
+@pytest.mark.slow
+def test_build_command_on_a_new_local_cluster_reports_where_it_ran(tmp_path: Path) -> None:
+    ads = _ads(tmp_path, 30)
+    done = subprocess.run(
+        [sys.executable, "-m", "adrecall", "build", "--ads", str(ads), "--out",
+         str(tmp_path / "idx"), "--workers", "1", "--chunk-rows", "10", "--backend", "torch",
+         "--json"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["count"] == 30 and summary["cluster"].startswith("dask tcp://127.0.0.1:")
+    assert "1 workers" in summary["cluster"] and summary["retried_chunks"] == 0
+
+
+def test_build_command_ends_a_cluster_error_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adrecall.cli import main
+
+    monkeypatch.setattr(dask_build, "CONNECT_TIMEOUT_S", 1)
+    status = main(["build", "--ads", str(_ads(tmp_path, 20)), "--out", str(tmp_path / "idx"),
+                   "--dask", "tcp://127.0.0.1:9", "--quiet"])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and len(error.splitlines()) == 1
+    assert error.startswith("adrecall build: error: cannot reach a Dask scheduler at")

@@ -285,8 +285,8 @@ def _shard_bytes_per_ad(table: Path, work: Path, chunk_rows: int) -> float:
     from index_build.shards import ShardStore
 
     chunk = next(AdSource(table).chunks(chunk_rows))
-    store = ShardStore.at(work / "shard-size")
-    store.create()
+    store = ShardStore(str(work / "shard-size"), "size")
+    store.prepare(fresh=True)
     store.write(chunk, np.zeros((len(chunk), 384), dtype=np.float32), 0)
     files = list((work / "shard-size").iterdir())
     return sum(f.stat().st_size for f in files) / len(chunk)

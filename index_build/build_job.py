@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
@@ -25,6 +27,7 @@ from adrecall.checksums import file_sha256
 from adrecall.models import DEFAULT_MODEL, model_label, resolve_model_dir, weights_sha256
 from index_build.ad_source import AdSource
 from index_build.checkpoint import (
+    build_key,
     check_checkpoint,
     checkpoint_dir,
     clean_up_checkpoint_leftovers,
@@ -36,7 +39,13 @@ from index_build.chunk_tasks import EncoderSettings
 from index_build.encoder_facts import EncoderFacts
 from index_build.index_assembly import Batches, build_best_index, evenly_spread
 from index_build.index_choice import AUTO, DEFAULT_TARGET_RECALL, candidate_specs
-from index_build.shards import ShardInfo, ShardStore, embed_chunk
+from index_build.shards import (
+    ShardInfo,
+    ShardStore,
+    check_shard_store,
+    embed_chunk,
+    unfinished_chunks,
+)
 from retrieval.encoder import Encoder
 from retrieval.faiss_index import METRIC
 from retrieval.folder_swap import fs_step
@@ -54,6 +63,9 @@ from retrieval.index_store import (
 )
 from retrieval.lexical_index import LANGUAGES, LexicalIndex
 from retrieval.whitening import WHITENING_FILE, Whitening, fit_whitening
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -154,13 +166,13 @@ def build_index(
     model_dir = model.model_dir if hasattr(model, "model_dir") else resolve_model_dir(model)
     check_index_out(out, (model_dir,))
     check_checkpoint(out, resume)
+    if shard_store is not None:
+        shard_store = check_shard_store(shard_store, out)
     source = AdSource(Path(ads), id_column, text_column)
     count = source.scan()
     candidate_specs(index_type, count, 16)  # the type and count, checked before the model loads
     clean_up_leftovers(out)
     clean_up_checkpoint_leftovers(out)
-    if shard_store is not None and not checkpoint_dir(out).exists():
-        ShardStore.at(shard_store).create()
     with ExitStack() as cluster:
         if on_cluster:
             from index_build.dask_build import cluster_encoder_facts, dask_client
@@ -190,8 +202,13 @@ def build_index(
             "wobert": facts.wobert,
             **({"shard_store": shard_store} if shard_store is not None else {}),
         }
+        fresh = not checkpoint_dir(out).exists()
         checkpoint = open_checkpoint(out, state, resume)
-        store = ShardStore.at(shard_store if shard_store is not None else checkpoint)
+        store = ShardStore.for_build(checkpoint, shard_store, build_key(state, out))
+        if shard_store is not None:
+            store.prepare(fresh)
+        if on_cluster:
+            _check_store_reachable(client, store, out, fresh)
         encoding_started = time.perf_counter()
         if on_cluster:
             from index_build.dask_build import encode_on_cluster
@@ -202,6 +219,10 @@ def build_index(
         else:
             shards, resumed = _encode_shards(source, encoder, store, count, chunk_rows,
                                              batch_size, progress)
+        if sum(info.rows for info in shards) != count:
+            raise RuntimeError(
+                f"the shards in {store.location} hold {sum(i.rows for i in shards)} ads, but "
+                f"{source.path} has {count}; delete {checkpoint} and build again")
         encoded = time.perf_counter()
         whitening = None
         if whiten:
@@ -258,9 +279,9 @@ def build_index(
                 tuning=tuning.to_dict() if tuning is not None else None,
             ),
         )
-    remove_checkpoint(out, aside[0] if aside else None)
     if shard_store is not None:
-        store.remove()
+        _remove_shards(store)
+    remove_checkpoint(out, aside[0] if aside else None)
     seconds = time.perf_counter() - started
     return BuildSummary(
         out=str(out),
@@ -292,19 +313,38 @@ def _encode_shards(
     progress: bool,
 ) -> tuple[list[ShardInfo], int]:
     """Encode every chunk that has no finished shard yet; return all shards and the skipped ads."""
-    shards: list[ShardInfo] = []
-    resumed = 0
+    encoded: list[ShardInfo] = []
+    finished: list[ShardInfo] = []
     with tqdm(total=count, unit="ad", desc="encoding ads", disable=not progress) as bar:
-        for chunk in source.chunks(chunk_rows):
-            info = store.info(chunk.number)
-            if info is None:
-                vectors, truncated = embed_chunk(chunk, encoder, batch_size)
-                info = store.write(chunk, vectors, truncated)
-            else:
-                resumed += info.rows
-            shards.append(info)
-            bar.update(info.rows)
-    return shards, resumed
+        for chunk in unfinished_chunks(source.chunks(chunk_rows), store, finished, bar):
+            vectors, truncated = embed_chunk(chunk, encoder, batch_size)
+            encoded.append(store.write(chunk, vectors, truncated))
+            bar.update(len(chunk))
+    shards = sorted(encoded + finished, key=lambda info: info.number)
+    return shards, sum(info.rows for info in finished)
+
+
+def _check_store_reachable(client: Client, store: ShardStore, out: Path, fresh: bool) -> None:
+    """The cluster's probe of the shard store; a first run it refuses leaves nothing behind."""
+    from index_build.dask_build import check_store_reachable
+
+    try:
+        check_store_reachable(client, store)
+    except ValueError:
+        if fresh:
+            store.remove()
+            remove_checkpoint(out)
+        raise
+
+
+def _remove_shards(store: ShardStore) -> None:
+    """Delete the build's folder in the user's shard store; the index is in place already, so
+    a failure is a warning, not an error."""
+    try:
+        store.remove()
+    except OSError as exc:
+        warnings.warn(f"the index is built, but its shards in {store.location} could not be "
+                      f"deleted ({exc}); delete that folder by hand", stacklevel=3)
 
 
 def _shard_batches(store: ShardStore, shards: list[ShardInfo],

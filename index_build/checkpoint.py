@@ -12,6 +12,7 @@ was never made by a build, and is refused rather than deleted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -116,3 +117,10 @@ def clean_up_checkpoint_leftovers(out: Path) -> None:
 
 def _is_checkpoint(directory: Path) -> bool:
     return directory.is_dir() and not directory.is_symlink() and (directory / STATE_FILE).is_file()
+
+
+def build_key(state: dict[str, Any], out: Path) -> str:
+    """A short key of a build's settings and output, naming its shard files (and its folder in
+    a user's shard store), so shards of other settings or another output are never mixed in."""
+    text = json.dumps(state, sort_keys=True) + "\n" + str(out.resolve())
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,10 +1,15 @@
 """What a cluster worker runs for a build: load the model once per process, then encode whole
 chunks into the shard store with the same functions a local build uses; for an IVF index,
-find the lists of its shards' vectors (:mod:`index_build.coarse_lists`)."""
+find the lists of its shards' vectors (:mod:`index_build.coarse_lists`).
+
+A worker of several threads runs that many tasks at once, so each task's model call and FAISS
+search get one thread (unless ``--threads`` says otherwise) rather than all of them each.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,29 +35,32 @@ class EncoderSettings:
     weights_sha256: str
 
 
+_loading = threading.Lock()
 _loaded: tuple[EncoderSettings, Encoder] | None = None
 _assigner: tuple[str, CoarseAssigner] | None = None
 
 
 def worker_encoder(settings: EncoderSettings) -> Encoder:
-    """This process's encoder for ``settings``, loaded on first use and kept for later chunks
-    (one loaded with ``auto`` is reused by chunks that name the back-end it chose)."""
+    """This process's encoder for ``settings``, loaded on first use (by one task at a time)
+    and kept for later chunks; one loaded with ``auto`` serves chunks that name the back-end
+    it chose."""
     global _loaded
-    if _loaded is not None:
-        loaded_settings, encoder = _loaded
-        if settings in (loaded_settings, replace(loaded_settings, backend=encoder.backend)):
-            return encoder
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no threads beyond the worker's
-    encoder = Encoder(settings.model, normalize_text=settings.normalize_text,
-                      backend=settings.backend, threads=settings.threads or _worker_threads())
-    if encoder.weights_sha256 != settings.weights_sha256:
-        raise ValueError(
-            f"the model {settings.model or 'default'} on this worker has weights "
-            f"{encoder.weights_sha256[:12]}…, but the build's client hashed "
-            f"{settings.weights_sha256[:12]}…; give every worker the same model files"
-        )
-    _loaded = (settings, encoder)
-    return encoder
+    with _loading:
+        if _loaded is not None:
+            loaded_settings, encoder = _loaded
+            if settings in (loaded_settings, replace(loaded_settings, backend=encoder.backend)):
+                return encoder
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one thread per task
+        encoder = Encoder(settings.model, normalize_text=settings.normalize_text,
+                          backend=settings.backend, threads=settings.threads or 1)
+        if encoder.weights_sha256 != settings.weights_sha256:
+            raise ValueError(
+                f"the model {settings.model or 'default'} on this worker has weights "
+                f"{encoder.weights_sha256[:12]}…, but the build's client hashed "
+                f"{settings.weights_sha256[:12]}…; give every worker the same model files"
+            )
+        _loaded = (settings, encoder)
+        return encoder
 
 
 def describe_encoder(settings: EncoderSettings) -> EncoderFacts:
@@ -60,38 +68,34 @@ def describe_encoder(settings: EncoderSettings) -> EncoderFacts:
     return EncoderFacts.of(worker_encoder(settings))
 
 
-def encode_chunk_into(store: str, chunk: AdChunk, settings: EncoderSettings,
+def encode_chunk_into(store: ShardStore, chunk: AdChunk, settings: EncoderSettings,
                       batch_size: int) -> ShardInfo:
-    """Encode ``chunk`` and write its shard into the store at ``store``. A chunk whose shard
-    is already complete (its first attempt's worker died after writing it) is not redone."""
-    shards = ShardStore(store)
-    done = shards.info(chunk.number)
+    """Encode ``chunk`` and write its shard into ``store``. A chunk whose shard is already
+    complete (its first attempt's worker died after writing it) is not redone."""
+    done = store.info(chunk.number)
     if done is not None:
         return done
-    shards.mark_attempt(chunk.number)
+    store.mark_attempt(chunk.number)
     vectors, truncated = embed_chunk(chunk, worker_encoder(settings), batch_size)
-    return shards.write(chunk, vectors, truncated)
+    return store.write(chunk, vectors, truncated)
 
 
-def shard_lists(store: str, assigner: str, number: int) -> np.ndarray:
+def answer_probe(store: ShardStore, probe: str, worker: int) -> None:
+    """Read the client's file ``probe`` in the store and write ``probe-WORKER`` beside it, so
+    the client knows this worker and it see the same store both ways."""
+    store.put(f"{probe}-{worker}", store.get(probe))
+
+
+def shard_lists(store: ShardStore, assigner: str, number: int) -> np.ndarray:
     """The IVF list of every vector of shard ``number``, by the quantizer (and whitening) in
     the store's file ``assigner``, read once per process."""
     global _assigner
-    shards = ShardStore(store)
-    key = f"{store}/{assigner}"
-    if _assigner is None or _assigner[0] != key:
-        import faiss
+    key = f"{store.location}/{assigner}"
+    with _loading:
+        if _assigner is None or _assigner[0] != key:
+            import faiss
 
-        faiss.omp_set_num_threads(_worker_threads() or faiss.omp_get_max_threads())
-        _assigner = (key, CoarseAssigner.from_bytes(shards.get(assigner)))
-    return _assigner[1].lists(np.asarray(shards.vectors(number)))
-
-
-def _worker_threads() -> int | None:
-    """The thread count Dask gave this worker, so its model uses no more cores than that."""
-    try:
-        from distributed import get_worker
-
-        return int(get_worker().state.nthreads)
-    except (ImportError, ValueError):
-        return None
+            faiss.omp_set_num_threads(1)
+            _assigner = (key, CoarseAssigner.from_bytes(store.get(assigner)))
+        assigner_now = _assigner[1]
+    return assigner_now.lists(np.asarray(store.vectors(number)))

@@ -1,23 +1,27 @@
 """A chunk's work as plain functions: encode it, write its shard, read shards back.
 
-A shard is three files in a shard store: ``shard-NNNNNN.npy`` (float32 vectors),
-``shard-NNNNNN.parquet`` (faiss_id, ad_id, text, metadata) and ``shard-NNNNNN.json`` (row count
-and truncations), written last as the mark that the shard is complete. Each file is written to
-a temporary name of its own and renamed, so a killed job never leaves a half shard that looks
-whole, and two attempts at one chunk (a worker presumed dead that is still running) never write
-into the same temporary file. A store is a local folder (the build's checkpoint) or any fsspec
-URL, so workers of a cluster can write shards where the merging client reads them. The
-functions take everything as arguments, so a distributed engine runs the same ones per chunk.
+A shard is three files in a shard store: ``shard-NNNNNN-KEY.npy`` (float32 vectors),
+``shard-NNNNNN-KEY.parquet`` (faiss_id, ad_id, text, metadata) and ``shard-NNNNNN-KEY.json``
+(row count and truncations), written last as the mark that the shard is complete. ``KEY`` is
+the build's settings key (:func:`index_build.checkpoint.build_key`), so a shard that a worker
+of an earlier build with other settings writes late is never taken for this build's. Each file
+is written to a temporary name of its own and renamed, so a killed job never leaves a half
+shard that looks whole, and two attempts at one chunk (a worker presumed dead that is still
+running) never write into the same temporary file. A store is a local folder (the build's
+checkpoint) or a folder the build owns inside a user's ``--shard-store`` (any fsspec URL), so
+workers of a cluster write shards where the merging client reads them, with the same methods.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
+import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -27,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
+from tqdm.auto import tqdm
 
 from index_build.ad_source import AdChunk
 from retrieval.encoder import Encoder
@@ -34,7 +39,10 @@ from retrieval.folder_swap import fs_step
 from retrieval.index_store import ADS_SCHEMA
 
 ATTEMPT_TAG = ".attempt-"
-"""An attempt file ``shard-NNNNNN.attempt-HOST-PID-XXXX`` says a cluster worker started a chunk."""
+"""An attempt file ``shard-NNNNNN-KEY.attempt-HOST-PID-XXXX`` says a cluster worker started a
+chunk."""
+OWNED_FOLDER = "adrecall-shards-"
+"""The folder a build creates, and later deletes, inside a user's ``--shard-store``."""
 
 
 @dataclass(frozen=True)
@@ -46,40 +54,72 @@ class ShardInfo:
     truncated: int
 
 
+def check_shard_store(location: str, out: Path) -> str:
+    """``--shard-store`` checked before any work: a folder or an fsspec URL whose file system
+    is installed, not a file, not inside ``out`` (the index swap would take the shards away).
+    Returns it as a URL, or a local folder made absolute (as workers must see it)."""
+    if not location.strip():
+        raise ValueError("--shard-store is empty; give a folder or an fsspec URL such as "
+                         "file:///shared/shards or s3://bucket/shards")
+    try:
+        fs, root = fsspec.core.url_to_fs(location)
+    except ImportError as exc:
+        raise ValueError(f"--shard-store {location!r} needs a package for its protocol: {exc}") \
+            from exc
+    except ValueError as exc:
+        raise ValueError(f"--shard-store {location!r}: {exc}; give a folder or an fsspec URL "
+                         "such as file:///shared/shards or s3://bucket/shards") from exc
+    if fs.isfile(root):
+        raise ValueError(f"--shard-store {location!r} is a file; give a folder")
+    if not isinstance(fs, LocalFileSystem):
+        return location
+    folder, index = Path(root).resolve(), out.resolve()
+    if folder == index or index in folder.parents:
+        raise ValueError(f"--shard-store {location!r} is inside --out {str(out)!r}, which the "
+                         "finished index replaces; give a folder outside it")
+    return str(folder)
+
+
+@functools.lru_cache(maxsize=64)
+def _filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, root = fsspec.core.url_to_fs(location)
+    return fs, root.rstrip("/")
+
+
 @dataclass(frozen=True)
 class ShardStore:
-    """A folder of shards: a local path or an fsspec URL (``file://``, ``s3://``, ...)."""
+    """One build's shards: the folder (a local path or an fsspec URL) and the build's key."""
 
     location: str
+    key: str
 
     @classmethod
-    def at(cls, location: str | Path) -> ShardStore:
-        return cls(str(location))
+    def for_build(cls, checkpoint: Path, shard_store: str | None, key: str) -> ShardStore:
+        """The checkpoint folder, or the folder this build owns in the user's store."""
+        if shard_store is None:
+            return cls(str(checkpoint.resolve()), key)
+        return cls(f"{shard_store.rstrip('/')}/{OWNED_FOLDER}{key}", key)
 
     @property
     def _fs(self) -> tuple[fsspec.AbstractFileSystem, str]:
-        fs, root = fsspec.core.url_to_fs(self.location)
-        return fs, root.rstrip("/")
+        return _filesystem(self.location)
 
     def _path(self, number: int, suffix: str) -> str:
-        root = self._fs[1]
-        return f"{root}/shard-{number:06d}{suffix}"
+        return f"{self._fs[1]}/shard-{number:06d}-{self.key}{suffix}"
 
     def is_local(self) -> bool:
         return isinstance(self._fs[0], LocalFileSystem)
 
-    def create(self) -> None:
-        """Make the store's folder; refuse one that already holds files (another build's)."""
+    def prepare(self, fresh: bool) -> None:
+        """Create the folder; a fresh build first deletes what an earlier killed build of the
+        same key left in it (the folder is named by the key, so it is this build's)."""
         fs, root = self._fs
-        if fs.exists(root) and fs.ls(root, detail=False):
-            raise ValueError(
-                f"the shard store {self.location} is not empty; give a new or empty folder, or "
-                "delete what is in it"
-            )
+        if fresh and fs.exists(root):
+            fs.rm(root, recursive=True)
         fs.makedirs(root, exist_ok=True)
 
     def remove(self) -> None:
-        """Delete the store and every shard in it (after the index is safely in place)."""
+        """Delete the folder and every shard in it (after the index is safely in place)."""
         fs, root = self._fs
         if fs.exists(root):
             fs.rm(root, recursive=True)
@@ -134,10 +174,13 @@ class ShardStore:
         self._atomic(f"{self._fs[1]}/{name}", lambda f: f.write(data))
 
     def get(self, name: str) -> bytes:
+        """The file ``name`` that :meth:`put` wrote (``FileNotFoundError`` if this process
+        cannot see it)."""
         fs, root = self._fs
         return fs.cat_file(f"{root}/{name}")
 
     def delete(self, name: str) -> None:
+        """Remove the file ``name`` that :meth:`put` wrote."""
         fs, root = self._fs
         fs.rm(f"{root}/{name}")
 
@@ -148,13 +191,16 @@ class ShardStore:
         fs.pipe_file(self._path(number, f"{ATTEMPT_TAG}{token}"), b"")
 
     def attempts(self) -> dict[int, list[str]]:
-        """The attempt files of every chunk, by chunk number."""
+        """The attempt files of every chunk, by chunk number (listed afresh, not from a cache)."""
         fs, root = self._fs
+        fs.invalidate_cache(root)
+        pattern = re.compile(rf"shard-(\d+)-{self.key}{re.escape(ATTEMPT_TAG)}")
         found: dict[int, list[str]] = {}
         for name in fs.ls(root, detail=False) if fs.exists(root) else []:
             base = name.rsplit("/", 1)[-1]
-            if base.startswith("shard-") and ATTEMPT_TAG in base:
-                found.setdefault(int(base[6:12]), []).append(base)
+            match = pattern.match(base)
+            if match:
+                found.setdefault(int(match.group(1)), []).append(base)
         return found
 
     def forget_attempts(self, numbers: set[int]) -> None:
@@ -166,13 +212,25 @@ class ShardStore:
 
     def _atomic(self, path: str, write: Callable[[IO[bytes]], object]) -> None:
         fs, _ = self._fs
-        stem, dot, suffix = path.rpartition(".")
-        temporary = f"{stem}.tmp-{uuid.uuid4().hex[:8]}{dot}{suffix}"
+        temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         with fs.open(temporary, "wb") as f:
             write(f)
         fs_step(f"wrote {temporary}")
         fs.mv(temporary, path)
         fs_step(f"renamed {temporary} to {path}")
+
+
+def unfinished_chunks(chunks: Iterable[AdChunk], store: ShardStore, finished: list[ShardInfo],
+                      bar: tqdm) -> Iterator[AdChunk]:
+    """The chunks without a complete shard in ``store``; the others are added to ``finished``
+    and to the progress ``bar``, so a resumed build counts them without encoding them."""
+    for chunk in chunks:
+        info = store.info(chunk.number)
+        if info is None:
+            yield chunk
+        else:
+            finished.append(info)
+            bar.update(info.rows)
 
 
 def embed_chunk(chunk: AdChunk, encoder: Encoder, batch_size: int) -> tuple[np.ndarray, int]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from index_build import build_job, dask_build
 from index_build.build_job import BuildSummary, build_index
@@ -27,7 +28,7 @@ from index_build.checkpoint import checkpoint_dir
 from index_build.chunk_tasks import EncoderSettings, worker_encoder
 from index_build.dask_build import ClusterError
 from index_build.sample import sample_ads_path
-from index_build.shards import ATTEMPT_TAG, ShardStore
+from index_build.shards import ATTEMPT_TAG
 from retrieval.encoder import Encoder
 from retrieval.index_store import ADS_FILE, INDEX_FILE, read_manifest
 from tests.conftest import write_table
@@ -107,7 +108,7 @@ def test_a_worker_killed_mid_chunk_has_its_chunk_retried_and_every_ad_lands_once
 
     builder = threading.Thread(target=run)
     builder.start()
-    killed = _kill_a_worker_mid_chunk(ShardStore.at(checkpoint_dir(out)), builder)
+    killed = _kill_a_worker_mid_chunk(checkpoint_dir(out), builder)
     builder.join(timeout=300)
     assert finished, "the build did not finish within 300 s of a worker's death"
     summary = finished[0]
@@ -122,13 +123,14 @@ def test_a_worker_killed_mid_chunk_has_its_chunk_retried_and_every_ad_lands_once
     _assert_same_index(out, tmp_path / "local")
 
 
-def _kill_a_worker_mid_chunk(store: ShardStore, builder: threading.Thread) -> int | None:
+def _kill_a_worker_mid_chunk(checkpoint: Path, builder: threading.Thread) -> int | None:
     """SIGKILL the worker that started a chunk whose shard is not written yet; its pid."""
     deadline = time.monotonic() + 240
     while builder.is_alive() and time.monotonic() < deadline:
-        for number, names in store.attempts().items():
-            if store.info(number) is None:
-                pid = int(names[0].split(ATTEMPT_TAG, 1)[1].rsplit("-", 2)[1])
+        for attempt in checkpoint.glob(f"shard-*{ATTEMPT_TAG}*"):
+            stem = attempt.name.split(ATTEMPT_TAG, 1)[0]
+            if not (checkpoint / f"{stem}.json").exists():
+                pid = int(attempt.name.split(ATTEMPT_TAG, 1)[1].rsplit("-", 2)[1])
                 os.kill(pid, signal.SIGKILL)
                 return pid
         time.sleep(0.02)
@@ -158,25 +160,66 @@ def test_cluster_build_resumes_the_shards_of_a_killed_local_build(
     _assert_same_index(out, tmp_path / "local")
 
 
-def test_shards_go_to_an_fsspec_store_that_is_removed_after_the_build(
+def test_shards_go_to_an_fsspec_store_and_only_the_builds_own_folder_is_removed(
     tmp_path: Path, cluster: str
 ) -> None:
     ads = _ads(tmp_path, 60)
-    store = tmp_path / "shared" / "shards"
-    summary = build_index(ads, tmp_path / "idx", dask=cluster, backend="torch", chunk_rows=25,
-                          shard_store=f"file://{store}", progress=False)
-    assert summary.count == 60 and not store.exists()
-    assert not checkpoint_dir(tmp_path / "idx").exists()
+    shared = tmp_path / "run"
+    shared.mkdir()
+    (shared / "users-notes.txt").write_text("mine")
+    summary = build_index(ads, shared / "index", dask=cluster, backend="torch", chunk_rows=25,
+                          shard_store=f"file://{shared}", progress=False)
+    assert summary.count == 60 and read_manifest(shared / "index").count == 60
+    assert sorted(p.name for p in shared.iterdir()) == ["index", "users-notes.txt"]
+    assert not checkpoint_dir(shared / "index").exists()
 
 
-def test_a_shard_store_holding_files_is_refused_before_any_work(tmp_path: Path) -> None:
+def test_a_killed_build_resumes_from_its_shard_store_given_another_way(
+    tmp_path: Path, cluster: str, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ads = _ads(tmp_path, 90)
+    out = tmp_path / "idx"
+    real_embed = build_job.embed_chunk
+
+    def dies_on_second_chunk(chunk, enc, batch_size):  # type: ignore[no-untyped-def]
+        if chunk.number == 1:
+            raise RuntimeError("killed")
+        return real_embed(chunk, enc, batch_size)
+
+    monkeypatch.setattr(build_job, "embed_chunk", dies_on_second_chunk)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="killed"):
+        build_index(ads, out, model=encoder, chunk_rows=30, shard_store="shards", progress=False)
+    assert len(list((tmp_path / "shards").glob("adrecall-shards-*/shard-*.json"))) == 1
+    summary = build_index(ads, out, dask=cluster, backend="torch", chunk_rows=30, resume=True,
+                          shard_store=str(tmp_path / "shards"), progress=False)
+    assert summary.resumed_ads == 30 and summary.count == 90
+    assert list((tmp_path / "shards").iterdir()) == []
+
+
+@pytest.mark.parametrize(("store", "message"), [
+    ("", "--shard-store is empty"),
+    ("foo://x", "--shard-store 'foo://x': .*give a folder or an fsspec URL"),
+    ("ads-20.csv", "is a file; give a folder"),
+    ("idx/shards", "is inside --out"),
+])
+def test_a_bad_shard_store_is_refused_before_any_work(tmp_path: Path, store: str,
+                                                      message: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     ads = _ads(tmp_path, 20)
-    store = tmp_path / "shards"
-    store.mkdir()
-    (store / "someone-elses.txt").write_text("x")
-    with pytest.raises(ValueError, match="shard store .* is not empty"):
-        build_index(ads, tmp_path / "idx", shard_store=str(store), progress=False)
-    assert not checkpoint_dir(tmp_path / "idx").exists() and (store / "someone-elses.txt").exists()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        build_index(ads, tmp_path / "idx", shard_store=store, progress=False)
+    assert not checkpoint_dir(tmp_path / "idx").exists() and not (tmp_path / "idx").exists()
+
+
+def test_a_shard_store_the_workers_cannot_see_is_refused_before_encoding(
+    tmp_path: Path, cluster: str
+) -> None:
+    with pytest.raises(ClusterError, match="not shared by this machine and every worker"):
+        build_index(_ads(tmp_path, 20), tmp_path / "idx", dask=cluster, backend="torch",
+                    shard_store="memory://adrecall-test", progress=False)
+    assert not checkpoint_dir(tmp_path / "idx").exists(), "a refused first run leaves nothing"
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -233,7 +276,7 @@ def test_an_unreachable_scheduler_is_named(tmp_path: Path,
 def test_a_worker_with_other_weights_under_the_model_name_refuses_to_encode(
     encoder: Encoder,
 ) -> None:
-    settings = EncoderSettings(None, True, "torch", 1, "0" * 64)
+    settings = EncoderSettings(None, True, "torch", torch.get_num_threads(), "0" * 64)
     with pytest.raises(ValueError, match="give every worker the same model files"):
         worker_encoder(settings)
 
@@ -248,7 +291,7 @@ def test_build_command_on_a_new_local_cluster_reports_where_it_ran(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["count"] == 30 and summary["cluster"].startswith("dask tcp://127.0.0.1:")
-    assert "1 workers" in summary["cluster"] and summary["retried_chunks"] == 0
+    assert ", 1 worker, 1 thread" in summary["cluster"] and summary["retried_chunks"] == 0
 
 
 def test_build_command_ends_a_cluster_error_in_one_line(

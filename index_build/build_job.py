@@ -9,6 +9,7 @@ directory beside the output and swap it in → remove the checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import warnings
@@ -27,6 +28,7 @@ from adrecall.checksums import file_sha256
 from adrecall.models import DEFAULT_MODEL, model_label, resolve_model_dir, weights_sha256
 from index_build.ad_source import AdSource
 from index_build.checkpoint import (
+    CheckpointError,
     build_key,
     check_checkpoint,
     checkpoint_dir,
@@ -47,7 +49,7 @@ from index_build.shards import (
     unfinished_chunks,
 )
 from retrieval.encoder import Encoder
-from retrieval.faiss_index import METRIC
+from retrieval.faiss_index import IVF_TYPES, METRIC
 from retrieval.folder_swap import fs_step
 from retrieval.index_memory import parse_memory
 from retrieval.index_store import (
@@ -92,8 +94,8 @@ class BuildSummary:
     retried_chunks: int = 0
     """Chunks encoded more than once because their worker died (cluster builds)."""
     encode_seconds: float = 0.0
-    """Time spent encoding chunks (on a cluster, until it is shut down); the rest of
-    ``seconds`` is checks and model loading before, and ``merge_seconds`` after."""
+    """Time spent encoding chunks; the rest of ``seconds`` is checks and model loading (on a
+    cluster: its start) before, and ``merge_seconds`` after."""
     merge_seconds: float = 0.0
     """Time from the last shard to the index in place: whitening, FAISS, ads table, manifest."""
 
@@ -200,15 +202,14 @@ def build_index(
             "text_column": text_column,
             "max_length": facts.max_length,
             "wobert": facts.wobert,
+            "backend": facts.backend_choice.backend,
             **({"shard_store": shard_store} if shard_store is not None else {}),
         }
         fresh = not checkpoint_dir(out).exists()
         checkpoint = open_checkpoint(out, state, resume)
         store = ShardStore.for_build(checkpoint, shard_store, build_key(state, out))
-        if shard_store is not None:
-            store.prepare(fresh)
-        if on_cluster:
-            _check_store_reachable(client, store, out, fresh)
+        _open_store(store, shard_store is not None, client if on_cluster else None, out,
+                    fresh, resume)
         encoding_started = time.perf_counter()
         if on_cluster:
             from index_build.dask_build import encode_on_cluster
@@ -220,16 +221,19 @@ def build_index(
             shards, resumed = _encode_shards(source, encoder, store, count, chunk_rows,
                                              batch_size, progress)
         if sum(info.rows for info in shards) != count:
-            raise RuntimeError(
+            raise CheckpointError(
                 f"the shards in {store.location} hold {sum(i.rows for i in shards)} ads, but "
                 f"{source.path} has {count}; delete {checkpoint} and build again")
         encoded = time.perf_counter()
+        lists_on_cluster = on_cluster and any(spec.index_type in IVF_TYPES for spec in specs)
+        if not lists_on_cluster:
+            cluster.close()  # nothing more for the workers: free their memory for the merge
         whitening = None
         if whiten:
             sample = evenly_spread(_shard_batches(store, shards)(), count, whiten_sample)[0]
             whitening = fit_whitening(sample, whiten_dim)
         lists = None
-        if on_cluster:
+        if lists_on_cluster:
             from index_build.dask_build import cluster_list_assignment
 
             lists = cluster_list_assignment(client, store, shards, whitening)
@@ -324,17 +328,28 @@ def _encode_shards(
     return shards, sum(info.rows for info in finished)
 
 
-def _check_store_reachable(client: Client, store: ShardStore, out: Path, fresh: bool) -> None:
-    """The cluster's probe of the shard store; a first run it refuses leaves nothing behind."""
-    from index_build.dask_build import check_store_reachable
-
+def _open_store(store: ShardStore, users: bool, client: Client | None, out: Path, fresh: bool,
+                resume: bool) -> None:
+    """Make the build's folder in a user's shard store (a build that does not resume starts
+    it empty) and, on a cluster, check that every worker shares the store. A first run that
+    fails here leaves nothing behind; an error is a ``ValueError`` naming the store."""
     try:
-        check_store_reachable(client, store)
-    except ValueError:
+        if users:
+            store.prepare(fresh=not resume)
+        if client is not None:
+            from index_build.dask_build import check_store_reachable
+
+            check_store_reachable(client, store)
+    except Exception as exc:
         if fresh:
-            store.remove()
-            remove_checkpoint(out)
-        raise
+            with contextlib.suppress(Exception):
+                if users:
+                    store.remove()
+                remove_checkpoint(out)
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueError(f"the shard store {store.location} cannot be used: "
+                         f"{type(exc).__name__}: {exc}") from exc
 
 
 def _remove_shards(store: ShardStore) -> None:
@@ -360,6 +375,7 @@ def _shard_batches(store: ShardStore, shards: list[ShardInfo],
 
 
 def _write_ads_table(path: Path, store: ShardStore, shards: list[ShardInfo]) -> None:
+    """The index's ads table: every shard's rows, in chunk order."""
     with pq.ParquetWriter(path, ADS_SCHEMA) as writer:
         for info in shards:
             writer.write_table(store.rows(info.number))
@@ -367,6 +383,7 @@ def _write_ads_table(path: Path, store: ShardStore, shards: list[ShardInfo]) -> 
 
 def _check_cluster_options(dask: str | None, workers: int | None,
                            model: str | Path | Encoder | None) -> None:
+    """Refuse cluster options that cannot work together, before any work."""
     if dask is not None and workers is not None:
         raise ValueError(f"give either dask (a scheduler address, got {dask!r}) or workers (a new "
                          f"local cluster, got {workers}), not both")

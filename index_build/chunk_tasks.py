@@ -2,8 +2,10 @@
 chunks into the shard store with the same functions a local build uses; for an IVF index,
 find the lists of its shards' vectors (:mod:`index_build.coarse_lists`).
 
-A worker of several threads runs that many tasks at once, so each task's model call and FAISS
-search get one thread (unless ``--threads`` says otherwise) rather than all of them each.
+A worker of several threads runs that many tasks at once; their model calls (and FAISS
+searches) take turns, each with all the worker's threads (or ``--threads``), so the cores are
+neither idle nor oversubscribed whatever the engine (OpenVINO's latency mode runs one request
+at a time anyway), while reading and writing shards overlaps.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class EncoderSettings:
 
 
 _loading = threading.Lock()
+_computing = threading.Lock()
 _loaded: tuple[EncoderSettings, Encoder] | None = None
 _assigner: tuple[str, CoarseAssigner] | None = None
 
@@ -50,9 +53,9 @@ def worker_encoder(settings: EncoderSettings) -> Encoder:
             loaded_settings, encoder = _loaded
             if settings in (loaded_settings, replace(loaded_settings, backend=encoder.backend)):
                 return encoder
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one thread per task
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no threads beyond ours
         encoder = Encoder(settings.model, normalize_text=settings.normalize_text,
-                          backend=settings.backend, threads=settings.threads or 1)
+                          backend=settings.backend, threads=settings.threads or _worker_threads())
         if encoder.weights_sha256 != settings.weights_sha256:
             raise ValueError(
                 f"the model {settings.model or 'default'} on this worker has weights "
@@ -76,7 +79,9 @@ def encode_chunk_into(store: ShardStore, chunk: AdChunk, settings: EncoderSettin
     if done is not None:
         return done
     store.mark_attempt(chunk.number)
-    vectors, truncated = embed_chunk(chunk, worker_encoder(settings), batch_size)
+    encoder = worker_encoder(settings)
+    with _computing:
+        vectors, truncated = embed_chunk(chunk, encoder, batch_size)
     return store.write(chunk, vectors, truncated)
 
 
@@ -95,7 +100,19 @@ def shard_lists(store: ShardStore, assigner: str, number: int) -> np.ndarray:
         if _assigner is None or _assigner[0] != key:
             import faiss
 
-            faiss.omp_set_num_threads(1)
+            faiss.omp_set_num_threads(_worker_threads() or faiss.omp_get_max_threads())
             _assigner = (key, CoarseAssigner.from_bytes(store.get(assigner)))
         assigner_now = _assigner[1]
-    return assigner_now.lists(np.asarray(store.vectors(number)))
+    vectors = np.asarray(store.vectors(number))
+    with _computing:
+        return assigner_now.lists(vectors)
+
+
+def _worker_threads() -> int | None:
+    """The thread count Dask gave this worker (``None`` outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError):
+        return None

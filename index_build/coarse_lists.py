@@ -11,7 +11,7 @@ vectors itself (``tests/test_dask_build.py``).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 
 import faiss
@@ -19,8 +19,9 @@ import numpy as np
 
 from retrieval.whitening import Whitening
 
-ListAssignment = Callable[[faiss.Index], Iterable[np.ndarray]]
-"""Given the trained index: the list of every vector, batch by batch in the batches' order."""
+ListAssignment = Callable[[faiss.Index], Generator[np.ndarray, None, None]]
+"""Given the trained index: the list of every vector, batch by batch in the batches' order
+(a generator, closed when the index is filled or filling fails)."""
 
 
 def assigner_bytes(index: faiss.Index, whitening: Whitening | None) -> bytes:

@@ -13,11 +13,12 @@ on the workers too, once this machine has trained the index (:mod:`index_build.c
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,10 @@ def cluster_encoder_facts(client: Client, settings: EncoderSettings) -> EncoderF
     except Exception as exc:
         raise ClusterError(f"a worker could not load the model: {type(exc).__name__}: {exc}") \
             from exc
+    shapes = {(f.weights_sha256, f.dimension, f.max_length, f.wobert) for f in facts}
+    if len(shapes) > 1:
+        raise ClusterError(f"the workers' copies of the model differ (weights, dimension, maximum "
+                           f"length, WoBERT): {sorted(shapes)}; give every worker the same files")
     backends = sorted({f.backend_choice.backend for f in facts})
     if len(backends) > 1:
         raise ClusterError(f"the workers chose different back-ends ({', '.join(backends)}) for "
@@ -122,9 +127,9 @@ def check_store_reachable(client: Client, store: ShardStore) -> None:
     machine reads each worker's answer, so a store that is not shared fails now, not after
     hours of encoding."""
     probe = f"probe-{uuid.uuid4().hex[:8]}"
-    store.put(probe, b"adrecall")
     workers = list(client.nthreads())
     try:
+        store.put(probe, b"adrecall")
         futures = [client.submit(answer_probe, store, probe, number, workers=[address],
                                  allow_other_workers=True, pure=False)
                    for number, address in enumerate(workers)]
@@ -138,7 +143,8 @@ def check_store_reachable(client: Client, store: ShardStore) -> None:
             f"({type(exc).__name__}: {exc}); give --shard-store a folder or URL they all reach"
         ) from exc
     finally:
-        store.delete(probe)
+        with contextlib.suppress(OSError):
+            store.delete(probe)
 
 
 def encode_on_cluster(
@@ -192,7 +198,7 @@ def cluster_list_assignment(client: Client, store: ShardStore, shards: list[Shar
                             whitening: Whitening | None) -> ListAssignment:
     """IVF lists computed by the workers, one task per shard, from the trained quantizer that
     this machine writes into the store (and deletes when every list is back)."""
-    def lists(index: faiss.Index) -> Iterator[np.ndarray]:
+    def lists(index: faiss.Index) -> Generator[np.ndarray, None, None]:
         run = uuid.uuid4().hex[:8]
         name = f"coarse-assigner-{run}.npz"
         store.put(name, assigner_bytes(index, whitening))

@@ -26,5 +26,6 @@ class EncoderFacts:
 
     @classmethod
     def of(cls, encoder: Encoder) -> EncoderFacts:
+        """The facts of a loaded encoder."""
         return cls(encoder.label, encoder.weights_sha256, encoder.dimension, encoder.max_length,
                    encoder.wobert, encoder.normalize_text, encoder.backend_choice)

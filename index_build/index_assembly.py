@@ -8,6 +8,7 @@ added as it is read.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -52,7 +53,8 @@ def assemble_index(spec: IndexSpec, dimension: int, batches: Batches, total: int
     if wanted:
         train_index(index, evenly_spread(batches(), total, wanted)[0])
     if lists is not None and faiss.try_extract_index_ivf(index) is not None:
-        add_with_lists(index, batches(), lists(index))
+        with contextlib.closing(lists(index)) as assigned:  # its tasks end even on an error
+            add_with_lists(index, batches(), assigned)
         return index
     for vectors, ids in batches():
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)

@@ -72,7 +72,7 @@ def check_shard_store(location: str, out: Path) -> str:
     if fs.isfile(root):
         raise ValueError(f"--shard-store {location!r} is a file; give a folder")
     if not isinstance(fs, LocalFileSystem):
-        return location
+        return location.rstrip("/")
     folder, index = Path(root).resolve(), out.resolve()
     if folder == index or index in folder.parents:
         raise ValueError(f"--shard-store {location!r} is inside --out {str(out)!r}, which the "

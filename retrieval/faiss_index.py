@@ -16,6 +16,8 @@ INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq", "sq8")
 """flat: exact; hnsw: graph (fast, no removal); ivf: inverted lists of full vectors; ivfpq:
 inverted lists of product-quantised codes (smallest); sq8: every vector in 8-bit scalars (exact
 scan, a quarter of flat's memory)."""
+IVF_TYPES = ("ivf", "ivfpq")
+"""The types built on inverted lists: trained centroids, each vector added to its nearest."""
 TUNED_PARAMS = {"hnsw": "efSearch", "ivf": "nprobe", "ivfpq": "nprobe"}
 """The search parameter that trades speed for recall, per index type that has one."""
 METRIC = "inner_product"
@@ -87,7 +89,7 @@ def training_size(spec: IndexSpec) -> int:
     """How many vectors the index trains on (0 when it needs no training)."""
     if spec.index_type == "sq8":
         return SQ_TRAINING
-    if spec.index_type not in ("ivf", "ivfpq"):
+    if spec.index_type not in IVF_TYPES:
         return 0
     wanted = ivf_list_count(spec.factory) * IVF_TRAINING_PER_LIST
     return max(wanted, PQ_CODE_VALUES * IVF_POINTS_PER_LIST) if spec.index_type == "ivfpq" else wanted

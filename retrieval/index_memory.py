@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from retrieval.faiss_index import HNSW_NEIGHBOURS, IndexSpec, ivf_list_count
+from retrieval.faiss_index import HNSW_NEIGHBOURS, IVF_TYPES, IndexSpec, ivf_list_count
 
 ID_MAP_BYTES = 60
 """Per vector: IDMap2's int64 id array plus its id → position hash map."""
@@ -49,7 +49,7 @@ def estimate_index_bytes(spec: IndexSpec, count: int, dimension: int) -> int:
     """What an index of ``spec`` holds in memory for ``count`` vectors of ``dimension``."""
     per_vector = ID_MAP_BYTES
     fixed = 0
-    if spec.index_type in ("ivf", "ivfpq"):
+    if spec.index_type in IVF_TYPES:
         fixed += ivf_list_count(spec.factory) * dimension * 4  # the coarse centroids
         per_vector += 8  # each list entry's id
     if spec.index_type in ("flat", "ivf"):

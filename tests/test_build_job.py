@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from adrecall.backends import auto_skip_reason
 from index_build import build_job
 from index_build.build_job import build_index
 from index_build.checkpoint import CheckpointError, checkpoint_dir
@@ -60,6 +61,10 @@ def test_killed_build_resumes_with_every_ad_exactly_once(
         build_index(ads_csv, out, model=encoder, chunk_rows=3, progress=False)
     with pytest.raises(CheckpointError, match="chunk_rows: was 3, now 4"):
         build_index(ads_csv, out, model=encoder, chunk_rows=4, resume=True, progress=False)
+    if auto_skip_reason("torch-bf16") is None:  # shards of one engine are not mixed with another's
+        with pytest.raises(CheckpointError, match="backend: was 'torch', now 'torch-bf16'"):
+            build_index(ads_csv, out, backend="torch-bf16", chunk_rows=3, resume=True,
+                        progress=False)
 
     encoded_chunks.clear()
     monkeypatch.setattr(build_job, "embed_chunk", lambda c, e, b: (encoded_chunks.append(c.number), real_embed(c, e, b))[1])

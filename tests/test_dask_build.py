@@ -137,19 +137,24 @@ def _kill_a_worker_mid_chunk(checkpoint: Path, builder: threading.Thread) -> int
     return None
 
 
+def _local_build_dies_at_chunk(number: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local build raises when it reaches chunk ``number``, as a killed one stops there."""
+    real_embed = build_job.embed_chunk
+
+    def dies(chunk, encoder, batch_size):  # type: ignore[no-untyped-def]
+        if chunk.number == number:
+            raise RuntimeError("killed")
+        return real_embed(chunk, encoder, batch_size)
+
+    monkeypatch.setattr(build_job, "embed_chunk", dies)
+
+
 def test_cluster_build_resumes_the_shards_of_a_killed_local_build(
     tmp_path: Path, cluster: str, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ads = _ads(tmp_path, 120)
     out = tmp_path / "idx"
-    real_embed = build_job.embed_chunk
-
-    def dies_on_third_chunk(chunk, enc, batch_size):  # type: ignore[no-untyped-def]
-        if chunk.number == 2:
-            raise RuntimeError("killed")
-        return real_embed(chunk, enc, batch_size)
-
-    monkeypatch.setattr(build_job, "embed_chunk", dies_on_third_chunk)
+    _local_build_dies_at_chunk(2, monkeypatch)
     with pytest.raises(RuntimeError, match="killed"):
         build_index(ads, out, model=encoder, chunk_rows=30, progress=False)
     summary = build_index(ads, out, dask=cluster, backend="torch", chunk_rows=30, resume=True,
@@ -179,14 +184,7 @@ def test_a_killed_build_resumes_from_its_shard_store_given_another_way(
 ) -> None:
     ads = _ads(tmp_path, 90)
     out = tmp_path / "idx"
-    real_embed = build_job.embed_chunk
-
-    def dies_on_second_chunk(chunk, enc, batch_size):  # type: ignore[no-untyped-def]
-        if chunk.number == 1:
-            raise RuntimeError("killed")
-        return real_embed(chunk, enc, batch_size)
-
-    monkeypatch.setattr(build_job, "embed_chunk", dies_on_second_chunk)
+    _local_build_dies_at_chunk(1, monkeypatch)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RuntimeError, match="killed"):
         build_index(ads, out, model=encoder, chunk_rows=30, shard_store="shards", progress=False)
